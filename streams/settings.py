@@ -1,0 +1,112 @@
+"""One typed settings object, read from ``HUB_*`` environment variables.
+
+Every default works on a developer machine: services on loopback, state under ``.hub/``
+in the working directory. Docker hosts override the addresses through the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    host: str = "127.0.0.1"
+    port: int = 19092
+    controller_port: int = 19093
+    version: str = "4.4.0"
+    heap: str = "768m"
+    topic_prefix: str = ""
+    input_partitions: int = 6
+    replication_factor: int = 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ClickHouseSettings:
+    host: str = "127.0.0.1"
+    port: int = 19000
+    http_port: int = 18123
+    database: str = "insurance_hub"
+    writer_user: str = "hub_writer"
+    writer_password: str = "hub-writer-local"
+    reader_user: str = "hub_reader"
+    reader_password: str = "hub-reader-local"
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    host: str = "127.0.0.1"
+    port: int = 19090
+    metrics_host: str = "127.0.0.1"  # where worker and sink serve /metrics; 0.0.0.0 in containers
+    worker_metrics_port: int = 19100
+    sink_metrics_port: int = 19101
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = field(default_factory=lambda: Path(".hub").resolve())
+    cache_dir: Path = field(default_factory=lambda: Path("~/.cache/insurance-hub").expanduser())
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        k, c, p = KafkaSettings(), ClickHouseSettings(), PrometheusSettings()
+        return cls(
+            state_dir=Path(_env_str("HUB_STATE_DIR", ".hub")).resolve(),
+            cache_dir=Path(_env_str("HUB_CACHE_DIR", "~/.cache/insurance-hub")).expanduser(),
+            kafka=KafkaSettings(
+                host=_env_str("HUB_KAFKA_HOST", k.host),
+                port=_env_int("HUB_KAFKA_PORT", k.port),
+                controller_port=_env_int("HUB_KAFKA_CONTROLLER_PORT", k.controller_port),
+                version=_env_str("HUB_KAFKA_VERSION", k.version),
+                heap=_env_str("HUB_KAFKA_HEAP", k.heap),
+                topic_prefix=_env_str("HUB_TOPIC_PREFIX", k.topic_prefix),
+                input_partitions=_env_int("HUB_INPUT_PARTITIONS", k.input_partitions),
+                replication_factor=_env_int("HUB_REPLICATION_FACTOR", k.replication_factor),
+            ),
+            clickhouse=ClickHouseSettings(
+                host=_env_str("HUB_CLICKHOUSE_HOST", c.host),
+                port=_env_int("HUB_CLICKHOUSE_PORT", c.port),
+                http_port=_env_int("HUB_CLICKHOUSE_HTTP_PORT", c.http_port),
+                database=_env_str("HUB_CLICKHOUSE_DATABASE", c.database),
+                writer_user=_env_str("HUB_CLICKHOUSE_WRITER_USER", c.writer_user),
+                writer_password=_env_str("HUB_CLICKHOUSE_WRITER_PASSWORD", c.writer_password),
+                reader_user=_env_str("HUB_CLICKHOUSE_READER_USER", c.reader_user),
+                reader_password=_env_str("HUB_CLICKHOUSE_READER_PASSWORD", c.reader_password),
+            ),
+            prometheus=PrometheusSettings(
+                host=_env_str("HUB_PROMETHEUS_HOST", p.host),
+                port=_env_int("HUB_PROMETHEUS_PORT", p.port),
+                metrics_host=_env_str("HUB_METRICS_HOST", p.metrics_host),
+                worker_metrics_port=_env_int("HUB_WORKER_METRICS_PORT", p.worker_metrics_port),
+                sink_metrics_port=_env_int("HUB_SINK_METRICS_PORT", p.sink_metrics_port),
+            ),
+        )
