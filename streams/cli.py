@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "streams.topics",
     "streams.generator.cli",
     "streams.tail",
+    "streams.worker",
+    "sinks.cli",
 )
 
 

@@ -27,6 +27,16 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     host: str = "127.0.0.1"
@@ -69,16 +79,36 @@ class PrometheusSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    app_id: str = "insurance-hub-worker"
+    worker_id: str = "w1"  # names this process's RocksDB directory; unique per machine
+    tick_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    group_id: str = "insurance-hub-sink"
+    batch_max_rows: int = 5000
+    batch_max_seconds: float = 1.0
+    retry_max_seconds: float = 30.0  # backoff ceiling while ClickHouse is unreachable
+
+
+@dataclass(frozen=True)
 class Settings:
     state_dir: Path = field(default_factory=lambda: Path(".hub").resolve())
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/insurance-hub").expanduser())
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    sink: SinkSettings = field(default_factory=SinkSettings)
+    # HMAC key for hashing personal data (person_key, masked PII); set a secret in production.
+    pii_key: str = "insurance-hub-local-pii-key"
 
     @classmethod
     def from_env(cls) -> Settings:
         k, c, p = KafkaSettings(), ClickHouseSettings(), PrometheusSettings()
+        w, sk = WorkerSettings(), SinkSettings()
         return cls(
             state_dir=Path(_env_str("HUB_STATE_DIR", ".hub")).resolve(),
             cache_dir=Path(_env_str("HUB_CACHE_DIR", "~/.cache/insurance-hub")).expanduser(),
@@ -109,4 +139,16 @@ class Settings:
                 worker_metrics_port=_env_int("HUB_WORKER_METRICS_PORT", p.worker_metrics_port),
                 sink_metrics_port=_env_int("HUB_SINK_METRICS_PORT", p.sink_metrics_port),
             ),
+            worker=WorkerSettings(
+                app_id=_env_str("HUB_WORKER_APP_ID", w.app_id),
+                worker_id=_env_str("HUB_WORKER_ID", w.worker_id),
+                tick_interval_s=_env_float("HUB_WORKER_TICK_SECONDS", w.tick_interval_s),
+            ),
+            sink=SinkSettings(
+                group_id=_env_str("HUB_SINK_GROUP_ID", sk.group_id),
+                batch_max_rows=_env_int("HUB_SINK_BATCH_ROWS", sk.batch_max_rows),
+                batch_max_seconds=_env_float("HUB_SINK_BATCH_SECONDS", sk.batch_max_seconds),
+                retry_max_seconds=_env_float("HUB_SINK_RETRY_MAX_SECONDS", sk.retry_max_seconds),
+            ),
+            pii_key=_env_str("HUB_PII_KEY", "insurance-hub-local-pii-key"),
         )

@@ -1,0 +1,204 @@
+"""One customer's state: the profile, open SLA obligations and the ids already applied.
+
+Stored as one JSON value per customer in the worker's RocksDB table, so applying an event
+costs one table write however many parts of the profile it touches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+DAY_MS = 86_400_000
+CLOSED_CLAIM = {"claim_paid", "claim_rejected", "claim_closed"}
+INACTIVE_POLICY = {"policy_lapsed", "policy_cancelled"}
+DECISIONS = {"standard", "rated", "exclusion", "declined", "postponed"}
+
+
+@dataclass
+class CustomerState:
+    customer_id: str
+    partition: int = -1  # input partition, so recovery can rebuild per-partition deadline heaps
+    segment: str = "standard"
+    person_key: str | None = None
+    first_seen_ms: int = 0
+    last_event_ms: int = 0
+    version: int = 0
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applications: dict[str, str] = field(default_factory=dict)  # id -> pending | decision
+    latest_decision: str | None = None
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    claims_total: int = 0
+    paid_total: float = 0.0
+    open_inquiries: list[str] = field(default_factory=list)
+    complaint_times: list[int] = field(default_factory=list)
+    last_nps: int | None = None
+    last_contact_ms: int | None = None
+    breach_times: list[int] = field(default_factory=list)
+    obligations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    early_ends: dict[str, int] = field(default_factory=dict)
+    anomaly: dict[str, Any] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)  # event_id -> occurred_at
+
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> CustomerState:
+        return cls(**json.loads(raw))
+
+
+def person_key(secret: bytes, id_number: str) -> str:
+    """A keyed hash: a stable link between records without the ID number in clear."""
+    return hmac.new(secret, id_number.encode(), hashlib.sha256).hexdigest()
+
+
+def apply_domain_fields(state: CustomerState, e: dict[str, Any], secret: bytes) -> None:
+    """Fold one event's domain facts into the profile (SLA and anomalies are elsewhere)."""
+    t, etype = e["occurred_at"], e["event_type"]
+    if not state.first_seen_ms or t < state.first_seen_ms:
+        state.first_seen_ms = t
+    state.last_event_ms = max(state.last_event_ms, t)
+    if e.get("segment"):
+        state.segment = e["segment"]
+    if e.get("id_number") and state.person_key is None:
+        state.person_key = person_key(secret, str(e["id_number"]))
+
+    policy_id = e.get("policy_id")
+    if e["domain"] == "sales" and policy_id:
+        p = state.policies.setdefault(policy_id, {"status": "quoted"})
+        for src, dst in (
+            ("product_line", "product_line"),
+            ("annual_premium", "premium"),
+            ("sum_assured", "sum_assured"),
+            ("policy_start", "start_ms"),
+            ("renewal_date", "renewal_ms"),
+        ):
+            if e.get(src) is not None:
+                p[dst] = e[src]
+        if etype in ("policy_issued", "policy_renewed"):
+            p["status"] = "active"
+        elif etype in INACTIVE_POLICY:
+            p["status"] = "inactive"
+    elif e["domain"] == "underwriting" and e.get("application_id"):
+        decision = e.get("decision")
+        if decision in DECISIONS:
+            state.applications[e["application_id"]] = decision
+            state.latest_decision = decision
+        else:
+            state.applications.setdefault(e["application_id"], "pending")
+    elif e["domain"] == "claims" and e.get("claim_id"):
+        c = state.claims.get(e["claim_id"])
+        if c is None:
+            c = state.claims[e["claim_id"]] = {"reported_ms": t, "status": "open", "paid": 0.0}
+            state.claims_total += 1
+        if etype == "claim_reported":
+            c["reported_ms"] = min(c["reported_ms"], t)
+        if e.get("provider_id"):
+            c["provider_id"] = e["provider_id"]
+        if etype == "claim_paid" and e.get("paid_amount") is not None:
+            state.paid_total += float(e["paid_amount"]) - c["paid"]
+            c["paid"] = float(e["paid_amount"])
+        if etype in CLOSED_CLAIM:
+            c["status"] = "closed"
+    elif e["domain"] == "servicing":
+        state.last_contact_ms = max(state.last_contact_ms or 0, t)
+        case = e.get("case_id")
+        if etype == "inquiry_opened" and case and case not in state.open_inquiries:
+            state.open_inquiries.append(case)
+        elif etype == "inquiry_resolved" and case in state.open_inquiries:
+            state.open_inquiries.remove(case)
+        elif etype == "complaint_opened":
+            state.complaint_times.append(t)
+        if e.get("nps_score") is not None:
+            state.last_nps = int(e["nps_score"])
+
+
+def prune(state: CustomerState, now_ms: int, dedup_horizon_ms: int) -> None:
+    """Bound the state: ids past the dedup horizon, closed claims and breaches past a year."""
+    year_ago = now_ms - 365 * DAY_MS
+    state.seen = {k: v for k, v in state.seen.items() if v >= now_ms - dedup_horizon_ms}
+    state.claims = {
+        k: c
+        for k, c in state.claims.items()
+        if c["status"] == "open" or c["reported_ms"] >= year_ago
+    }
+    state.complaint_times = [t for t in state.complaint_times if t >= now_ms - 90 * DAY_MS]
+    state.breach_times = [t for t in state.breach_times if t >= now_ms - 90 * DAY_MS]
+    state.obligations = {
+        k: ob for k, ob in state.obligations.items() if ob["deadline_ms"] >= year_ago
+    }
+    state.early_ends = {k: t for k, t in state.early_ends.items() if t >= now_ms - dedup_horizon_ms}
+
+
+def claim_times(state: CustomerState) -> list[int]:
+    return sorted(c["reported_ms"] for c in state.claims.values())
+
+
+def _money(x: float) -> Decimal:
+    return Decimal(f"{x:.2f}")
+
+
+def profile_record(state: CustomerState, as_of_ms: int) -> dict[str, Any]:
+    """The public profile of `insurance.customer-profile.v1` (no personal data in clear).
+
+    Rolling counts are as of `as_of_ms` (the customer's last event time), so a replay of
+    the same events yields the same profile whatever else the worker was doing.
+    """
+    active = [p for p in state.policies.values() if p.get("status") == "active"]
+    times = claim_times(state)
+    renewals = [
+        p["renewal_ms"] for p in active if p.get("renewal_ms") and p["renewal_ms"] >= as_of_ms
+    ]
+    decisions = set(state.applications.values())
+
+    def within(ts: list[int], days: int) -> int:
+        return sum(1 for t in ts if t > as_of_ms - days * DAY_MS)
+
+    return {
+        "customer_id": state.customer_id,
+        "person_key": state.person_key,
+        "segment": state.segment,
+        "policies": {
+            "active_count": len(active),
+            "product_lines": sorted({p["product_line"] for p in active if p.get("product_line")}),
+            "total_annual_premium": _money(sum(float(p.get("premium") or 0) for p in active)),
+            "total_sum_assured": _money(sum(float(p.get("sum_assured") or 0) for p in active)),
+            "next_renewal_due": (
+                dt.datetime.fromtimestamp(min(renewals) / 1000, tz=dt.UTC).date()
+                if renewals
+                else None
+            ),
+        },
+        "underwriting": {
+            "latest_decision": state.latest_decision,
+            "rated": "rated" in decisions,
+            "exclusion": "exclusion" in decisions,
+            "pending_applications": sum(1 for d in state.applications.values() if d == "pending"),
+        },
+        "claims": {
+            "total": state.claims_total,
+            "open": sum(1 for c in state.claims.values() if c["status"] == "open"),
+            "paid_amount": _money(state.paid_total),
+            "last_claim_at": times[-1] if times else None,
+            "count_30d": within(times, 30),
+            "count_90d": within(times, 90),
+            "count_365d": within(times, 365),
+        },
+        "servicing": {
+            "open_inquiries": len(state.open_inquiries),
+            "complaints_90d": within(state.complaint_times, 90),
+            "last_nps": state.last_nps,
+            "last_contact_at": state.last_contact_ms,
+        },
+        "sla_breaches_90d": within(state.breach_times, 90),
+        "anomaly_flags": sorted(k for k, v in state.anomaly.items() if v.get("active")),
+        "first_seen_at": state.first_seen_ms,
+        "last_event_at": state.last_event_ms,
+        "version": state.version,
+    }

@@ -1,0 +1,118 @@
+"""What one event does to one customer: profile, SLA obligations, customer anomalies.
+
+Kept free of Faust and Kafka so that replays, unit tests and the agent run the same code;
+the agent only reads and writes the state and sends the returned records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.anomaly.detect import AnomalyConfig, early_claim, high_frequency
+from streams.customer import CustomerState, apply_domain_fields, prune
+from streams.sla import engine
+from streams.sla.rules import RuleSet
+
+PROFILE, BREACH, OUTCOME, ANOMALY = "profile", "sla-breach", "sla-outcome", "claim-anomaly"
+
+
+@dataclass
+class Result:
+    state: CustomerState
+    changed: bool = False
+    duplicate: bool = False
+    outputs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (output, record)
+    provider_claim: dict[str, Any] | None = None  # forwarded to the provider agent
+
+    def add(self, output: str, record: dict[str, Any]) -> None:
+        self.outputs.append((output, record))
+
+
+class CustomerProcessor:
+    def __init__(self, rules: RuleSet, anomalies: AnomalyConfig, pii_secret: bytes) -> None:
+        self.rules = rules
+        self.anomalies = anomalies
+        self.secret = pii_secret
+
+    def on_event(
+        self, state: CustomerState | None, event: dict[str, Any], watermark_ms: int
+    ) -> Result:
+        """Apply a decoded, normalised event (see streams.events) once."""
+        if state is None:
+            state = CustomerState(customer_id=event["customer_id"])
+        res = Result(state)
+        if event["event_id"] in state.seen:
+            res.duplicate = True
+            return res
+        state.seen[event["event_id"]] = event["occurred_at"]
+        apply_domain_fields(state, event, self.secret)
+        for outcome in engine.on_event(
+            state.obligations, state.early_ends, event, state.segment, self.rules
+        ):
+            self._emit_outcome(res, outcome)
+        if event["domain"] == "claims" and event["event_type"] == "claim_reported":
+            self._claim_reported(res, event)
+        self._fire(res, watermark_ms)
+        prune(state, state.last_event_ms, self.rules.dedup_horizon_ms)
+        res.changed = True
+        self._finish(res)
+        return res
+
+    def on_watermark(self, state: CustomerState, watermark_ms: int) -> Result:
+        """Breach what the watermark has made overdue (called for customers with due deadlines)."""
+        res = Result(state)
+        self._fire(res, watermark_ms)
+        if res.outputs:
+            res.changed = True
+            self._finish(res)
+        return res
+
+    def _fire(self, res: Result, watermark_ms: int) -> None:
+        for outcome in engine.fire_due(res.state.obligations, watermark_ms):
+            self._emit_outcome(res, outcome)
+
+    def _emit_outcome(self, res: Result, outcome: engine.Outcome) -> None:
+        if outcome.kind == "breached":
+            res.state.breach_times.append(outcome.record["deadline_at"])
+        if outcome.kind in ("breached", "completed_late"):
+            res.add(BREACH, outcome.record)
+        if outcome.kind in ("met", "completed_late"):
+            record = dict(outcome.record)
+            record["outcome_id"] = record.pop("breach_id")
+            res.add(OUTCOME, record)
+
+    def _claim_reported(self, res: Result, event: dict[str, Any]) -> None:
+        state, cfg = res.state, self.anomalies
+        claim_id, t = event["claim_id"], event["occurred_at"]
+        policy = state.policies.get(event.get("policy_id") or "")
+        record = early_claim(
+            state.customer_id, claim_id, t, policy.get("start_ms") if policy else None, cfg
+        )
+        if record:
+            record["detected_at"] = t
+            state.anomaly["early_claim"] = {"active": True, "since": t}
+            res.add(ANOMALY, record)
+        lines = [
+            p.get("product_line") or ""
+            for p in state.policies.values()
+            if p.get("status") == "active"
+        ]
+        claims = [(c["reported_ms"], cid) for cid, c in state.claims.items()]
+        anomalous, record = high_frequency(state.customer_id, claims, lines, t, cfg)
+        episode = state.anomaly.get("high_frequency_customer", {})
+        if anomalous and record and not episode.get("active"):
+            record["detected_at"] = t
+            state.anomaly["high_frequency_customer"] = {"active": True, "since": t}
+            res.add(ANOMALY, record)
+        elif not anomalous and episode.get("active"):
+            state.anomaly["high_frequency_customer"] = {"active": False, "since": t}
+        if event.get("provider_id"):
+            res.provider_claim = {
+                "provider_id": event["provider_id"],
+                "claim_id": claim_id,
+                "occurred_at": t,
+            }
+
+    def _finish(self, res: Result) -> None:
+        res.state.version += 1

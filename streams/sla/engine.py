@@ -1,0 +1,133 @@
+"""Obligations: opened by a start event, closed by an end event, breached at the deadline.
+
+Pure functions over one customer's obligation map, so the same code runs in the Faust agent,
+in replays and in unit tests. Event time only: `watermark_ms` decides what is overdue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from streams.sla.rules import Rule, RuleSet
+
+OPEN, BREACHED = "open", "breached"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A record for the output topics: a breach (at the deadline) or a closed obligation."""
+
+    kind: str  # "breached" | "met" | "completed_late"
+    record: dict[str, Any]
+
+
+def obligation_key(rule: str, subject_id: str) -> str:
+    return f"{rule}|{subject_id}"
+
+
+def breach_id(rule: str, subject_id: str, status: str) -> str:
+    """Deterministic, so a replay re-sends the same id and downstream can deduplicate."""
+    return hashlib.sha1(f"{rule}|{subject_id}|{status}".encode()).hexdigest()[:20]
+
+
+def _record(ob: dict[str, Any], status: str, detected_at_ms: int) -> dict[str, Any]:
+    completed = ob.get("completed_ms")
+    return {
+        "breach_id": breach_id(ob["rule"], ob["subject_id"], status),
+        "rule": ob["rule"],
+        "segment": ob["segment"],
+        "customer_id": ob["customer_id"],
+        "subject_id": ob["subject_id"],
+        "started_at": ob["start_ms"],
+        "deadline_at": ob["deadline_ms"],
+        "status": status,
+        "detected_at": detected_at_ms,
+        "completed_at": completed,
+        "duration_seconds": None if completed is None else (completed - ob["start_ms"]) // 1000,
+        "limit_seconds": ob["limit_s"],
+    }
+
+
+def on_event(
+    obligations: dict[str, Any],
+    early_ends: dict[str, int],
+    event: dict[str, Any],
+    segment: str,
+    rules: RuleSet,
+) -> list[Outcome]:
+    """Open and close obligations for one (deduplicated) event."""
+    out: list[Outcome] = []
+    etype, t = event["event_type"], event["occurred_at"]
+    for rule in rules.ending(etype):
+        subject = event.get(rule.match)
+        if not subject:
+            continue
+        key = obligation_key(rule.name, str(subject))
+        ob = obligations.get(key)
+        if ob is None:
+            # End before start (out of order): remember it for when the start arrives.
+            early_ends[key] = min(t, early_ends.get(key, t))
+            continue
+        out.extend(_close(obligations, key, ob, t))
+    for rule in rules.starting(etype):
+        if not rule.applies(event):
+            continue
+        subject = str(event[rule.match])
+        key = obligation_key(rule.name, subject)
+        if key in obligations:
+            continue  # a second start for the same subject keeps the first deadline
+        ob = _open(rule, event, subject, segment, rules)
+        obligations[key] = ob
+        if key in early_ends:
+            out.extend(_close(obligations, key, ob, max(early_ends.pop(key), ob["start_ms"])))
+    return out
+
+
+def _open(
+    rule: Rule, event: dict[str, Any], subject: str, segment: str, rules: RuleSet
+) -> dict[str, Any]:
+    start = int(event["occurred_at"])
+    deadline = rule.deadline(event, start, segment, rules.calendar)
+    limit = rule.limit_for(segment)
+    return {
+        "rule": rule.name,
+        "subject_id": subject,
+        "customer_id": event["customer_id"],
+        "segment": segment,
+        "start_ms": start,
+        "deadline_ms": deadline,
+        "limit_s": limit.nominal_seconds() if limit else (deadline - start) // 1000,
+        "status": OPEN,
+        "completed_ms": None,
+    }
+
+
+def _close(obligations: dict[str, Any], key: str, ob: dict[str, Any], end_ms: int) -> list[Outcome]:
+    ob["completed_ms"] = end_ms
+    del obligations[key]
+    if ob["status"] == BREACHED:
+        return [Outcome("completed_late", _record(ob, "completed_late", end_ms))]
+    kind = "met" if end_ms <= ob["deadline_ms"] else "completed_late"
+    out = []
+    if kind == "completed_late":
+        # The deadline passed before the watermark caught up with it: still one breach first.
+        out.append(Outcome("breached", _record({**ob, "completed_ms": None}, "breached", end_ms)))
+    out.append(Outcome(kind, _record(ob, kind, end_ms)))
+    return out
+
+
+def fire_due(obligations: dict[str, Any], watermark_ms: int) -> list[Outcome]:
+    """Breach every open obligation whose deadline the watermark has passed, exactly once."""
+    out = []
+    for ob in obligations.values():
+        if ob["status"] == OPEN and ob["deadline_ms"] < watermark_ms:
+            ob["status"] = BREACHED
+            out.append(Outcome("breached", _record(ob, "breached", watermark_ms)))
+    return out
+
+
+def next_deadline(obligations: dict[str, Any]) -> int | None:
+    due = [ob["deadline_ms"] for ob in obligations.values() if ob["status"] == OPEN]
+    return min(due) if due else None

@@ -1,0 +1,145 @@
+"""SLA rules from YAML: when an obligation opens, what closes it, and its deadline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.calendar import BusinessCalendar
+
+DEFAULT_RULES_FILE = Path(__file__).with_name("rules.yml")
+_UNIT_MS = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": 86_400_000}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A duration in milliseconds, or a count of working days on the business calendar."""
+
+    ms: int = 0
+    working_days: int = 0
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any], where: str) -> Limit:
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise ValueError(
+                f"{where}: a limit is one of {{seconds|minutes|hours|days|working_days: N}}"
+            )
+        ((unit, amount),) = spec.items()
+        if unit == "working_days":
+            return cls(working_days=int(amount))
+        if unit not in _UNIT_MS:
+            raise ValueError(f"{where}: unknown unit {unit!r}")
+        return cls(ms=int(float(amount) * _UNIT_MS[unit]))
+
+    def deadline(self, start_ms: int, calendar: BusinessCalendar) -> int:
+        if self.working_days:
+            return calendar.add_working_days(start_ms, self.working_days)
+        return start_ms + self.ms
+
+    def nominal_seconds(self) -> int:
+        """The limit as reported on breach records (a working day counts as 24 h)."""
+        return self.ms // 1000 if not self.working_days else self.working_days * 86_400
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    start: frozenset[str]
+    end: frozenset[str]
+    match: str
+    target: float
+    limit: Limit | None = None
+    segment_limits: dict[str, Limit] = field(default_factory=dict)
+    when_field: str | None = None
+    when_at_most: float | None = None
+    deadline_field: str | None = None
+    days_before: int = 0
+
+    def applies(self, event: dict[str, Any]) -> bool:
+        if event.get(self.match) in (None, ""):
+            return False
+        if self.when_field is not None:
+            value = event.get(self.when_field)
+            if value is None or self.when_at_most is None or float(value) > self.when_at_most:
+                return False
+        return not (self.deadline_field and not event.get(self.deadline_field))
+
+    def limit_for(self, segment: str | None) -> Limit | None:
+        if segment and segment in self.segment_limits:
+            return self.segment_limits[segment]
+        return self.limit
+
+    def deadline(
+        self, event: dict[str, Any], start_ms: int, segment: str | None, calendar: BusinessCalendar
+    ) -> int:
+        if self.deadline_field:
+            due_ms = int(event[self.deadline_field])
+            return due_ms - self.days_before * 86_400_000
+        limit = self.limit_for(segment)
+        assert limit is not None
+        return limit.deadline(start_ms, calendar)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    calendar: BusinessCalendar
+    allowed_lateness_ms: int
+    idle_advance_after_s: float
+    dedup_horizon_ms: int
+
+    def starting(self, event_type: str) -> list[Rule]:
+        return [r for r in self.rules if event_type in r.start]
+
+    def ending(self, event_type: str) -> list[Rule]:
+        return [r for r in self.rules if event_type in r.end]
+
+    def by_name(self, name: str) -> Rule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    path = path or Path(os.environ.get("HUB_SLA_RULES", DEFAULT_RULES_FILE))
+    raw: dict[str, Any] = yaml.safe_load(path.read_text())
+    cal = raw.get("calendar", {})
+    rules = []
+    for name, spec in raw["rules"].items():
+        where = f"{path}: rule {name}"
+        if ("limit" in spec) == ("deadline_from" in spec):
+            raise ValueError(f"{where}: give exactly one of 'limit' or 'deadline_from'")
+        when = spec.get("when") or {}
+        deadline_from = spec.get("deadline_from") or {}
+        rules.append(
+            Rule(
+                name=name,
+                description=spec.get("description", ""),
+                start=frozenset(spec["start"]),
+                end=frozenset(spec["end"]),
+                match=spec["match"],
+                target=float(spec["target"]),
+                limit=Limit.parse(spec["limit"], where) if "limit" in spec else None,
+                segment_limits={
+                    seg: Limit.parse(lim, f"{where} segment {seg}")
+                    for seg, lim in (spec.get("segments") or {}).items()
+                },
+                when_field=when.get("field"),
+                when_at_most=float(when["at_most"]) if "at_most" in when else None,
+                deadline_field=deadline_from.get("field"),
+                days_before=int(deadline_from.get("days_before", 0)),
+            )
+        )
+    return RuleSet(
+        rules=tuple(rules),
+        calendar=BusinessCalendar(cal.get("country", "CN"), cal.get("timezone", "Asia/Shanghai")),
+        allowed_lateness_ms=int(float(raw.get("allowed_lateness_seconds", 300)) * 1000),
+        idle_advance_after_s=float(raw.get("idle_advance_after_seconds", 5)),
+        dedup_horizon_ms=int(float(raw.get("dedup_horizon_days", 30)) * 86_400_000),
+    )

@@ -1,0 +1,375 @@
+"""`hub worker`: the Faust app that joins the four input topics per customer.
+
+Data path: input topic → decode (or dead-letter) → CustomerProcessor → customers table →
+profile, SLA and anomaly topics. The inputs are co-partitioned by customer_id, so one agent
+sees every event of a customer and no repartition hop is needed; claims are forwarded by
+provider_id to a second agent for provider spikes.
+
+Event time is watched per partition: the watermark is the newest event time minus the
+allowed lateness, and a tick record (one per partition per second, sent by this worker to
+its own partitions) advances it by wall time while the partition is idle. Ticks travel
+through Kafka so that a deadline fired by the wall clock is processed, like any event, in
+its partition's context and offset order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import heapq
+import json
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from schemas.codec import Codec
+from schemas.errors import EventValidationError
+from streams.anomaly.detect import DAY_MS, AnomalyConfig, provider_spike
+from streams.customer import CustomerState, profile_record
+from streams.events import DOMAINS, normalise
+from streams.metrics import WorkerMetrics
+from streams.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
+from streams.settings import Settings
+from streams.sla.engine import next_deadline
+from streams.sla.rules import RuleSet, load_rules
+from streams.topics import topic_name
+from streams.watermark import PartitionClock
+
+log = logging.getLogger("insurance_hub.worker")
+
+MAX_RECORD_BYTES = 1_048_576  # larger input records are dead-lettered, not decoded
+OUTPUT_TOPICS = {
+    PROFILE: "insurance.customer-profile.v1",
+    BREACH: "insurance.sla-breach.v1",
+    OUTCOME: "insurance.sla-outcome.v1",
+    ANOMALY: "insurance.claim-anomaly.v1",
+}
+DEAD_LETTER = "insurance.dead-letter.v1"
+
+
+def _raw() -> faust.Schema:
+    """Bytes in, bytes out (one object per topic/table: Faust mutates schemas it is given)."""
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+class HubWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: RuleSet | None = None,
+        anomalies: AnomalyConfig | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rules = rules or load_rules()
+        self.anomaly_cfg = anomalies or AnomalyConfig.load()
+        self.codec = Codec()
+        self.metrics = WorkerMetrics()
+        self.processor = CustomerProcessor(self.rules, self.anomaly_cfg, settings.pii_key.encode())
+        self.clocks: dict[int, PartitionClock] = {}
+        partitions = settings.kafka.input_partitions
+        datadir = settings.state_dir / "worker" / settings.worker.worker_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            settings.worker.app_id,
+            broker=f"kafka://{settings.kafka.bootstrap}",
+            store="rocksdb://",
+            datadir=str(datadir),
+            topic_partitions=partitions,
+            topic_replication_factor=settings.kafka.replication_factor,
+            web_enabled=False,
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            stream_buffer_maxsize=8192,
+            producer_linger_ms=5,
+            table_standby_replicas=0,
+            # Every topic and table holds bytes; the hub's own codec does the encoding.
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        prefix = settings.kafka.topic_prefix
+        self.domain_of = {topic_name(f"insurance.{d}.v1", prefix): d for d in DOMAINS}
+        # The worker's own topics, co-partitioned with the inputs (see ensure_worker_topics).
+        self.tick_topic_name = f"{prefix}{settings.worker.app_id}-ticks"
+        self.provider_topic_name = f"{prefix}{settings.worker.app_id}-provider-claims"
+        self.inputs = self.app.topic(*self.domain_of, self.tick_topic_name, schema=_raw())
+        self.ticks = self.app.topic(self.tick_topic_name, partitions=partitions, schema=_raw())
+        self.provider_claims = self.app.topic(
+            self.provider_topic_name, partitions=partitions, schema=_raw()
+        )
+        self.outputs = {
+            out: self.app.topic(prefix + logical, schema=_raw())
+            for out, logical in OUTPUT_TOPICS.items()
+        }
+        self.dead_letter = self.app.topic(topic_name(DEAD_LETTER, prefix), schema=_raw())
+        self.customers = self.app.Table(
+            "customers", partitions=partitions, key_type=bytes, value_type=bytes
+        )
+        self.customers.on_recover(self._rebuild)
+        self.clock_table = self.app.Table(
+            "clocks", partitions=partitions, key_type=bytes, value_type=bytes
+        )
+        self.providers = self.app.Table(
+            "providers", partitions=partitions, key_type=bytes, value_type=bytes
+        )
+        self.app.agent(self.inputs, name="customers")(self._customer_agent)
+        self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
+        self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
+
+    # -- customer agent -------------------------------------------------------------
+
+    async def _customer_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            if msg.topic == self.tick_topic_name:
+                await self._on_tick(msg.partition, int(event.value or b"0"))
+            else:
+                try:
+                    await self._on_input(msg, event.key, event.value)
+                except Exception as exc:  # one bad record must not stop every customer
+                    log.exception(
+                        "processing failed at %s[%d]@%d", msg.topic, msg.partition, msg.offset
+                    )
+                    await self._dead(
+                        msg,
+                        event.key,
+                        event.value,
+                        "processing_error",
+                        None,
+                        f"{type(exc).__name__}: {exc}",
+                    )
+
+    async def _on_input(self, msg: Any, key: bytes | None, value: bytes | None) -> None:
+        domain = self.domain_of[msg.topic]
+        logical = f"insurance.{domain}.v1"
+        clock = self.clocks.setdefault(msg.partition, PartitionClock())
+        if value is not None and len(value) > MAX_RECORD_BYTES:
+            await self._dead(msg, key, value, "too_large", None, f"record of {len(value)} bytes")
+            return
+        try:
+            decoded = self.codec.decode(logical, value)
+        except EventValidationError as exc:
+            await self._dead(msg, key, value, exc.kind, exc.field, str(exc))
+            return
+        ev = normalise(domain, decoded)
+        t = ev["occurred_at"]
+        if clock.watermark_ms and t < clock.watermark_ms - self.rules.dedup_horizon_ms:
+            # Older than the ids we remember: it could be a duplicate we can no longer detect.
+            await self._dead(
+                msg, key, value, "too_late", "occurred_at", "older than the dedup horizon"
+            )
+            return
+        state = self._load(ev["customer_id"])
+        res = self.processor.on_event(state, ev, clock.watermark_ms)
+        if res.duplicate:
+            self.metrics.duplicates.labels(domain).inc()
+            return
+        self.metrics.events.labels(domain, ev["event_type"]).inc()
+        self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
+        await self._commit(msg.partition, res, clock)
+        if res.provider_claim:
+            await self.provider_claims.send(
+                key=res.provider_claim["provider_id"].encode(),
+                value=json.dumps(res.provider_claim).encode(),
+            )
+        self.metrics.processing.observe(max(0.0, time.time() - msg.timestamp))
+        # Advance event time; what this makes overdue is breached now, in offset order.
+        wall = int(time.time() * 1000)
+        clock.observe(msg.topic, t, wall)
+        await self._advance(msg.partition, wall)
+
+    async def _on_tick(self, partition: int, wall_ms: int) -> None:
+        clock = self.clocks.setdefault(partition, PartitionClock())
+        await self._advance(partition, wall_ms)
+        self.clock_table[f"p{partition}".encode()] = json.dumps(
+            {"topic_max": clock.topic_max, "watermark_ms": clock.watermark_ms}
+        ).encode()
+
+    async def _advance(self, partition: int, wall_ms: int) -> None:
+        clock = self.clocks[partition]
+        rules = self.rules
+        watermark_ms = clock.candidate(
+            wall_ms, int(rules.idle_advance_after_s * 1000), rules.allowed_lateness_ms
+        )
+        if watermark_ms <= clock.watermark_ms:
+            return
+        clock.watermark_ms = watermark_ms
+        self.metrics.watermark.labels(str(partition)).set(watermark_ms / 1000)
+        while clock.deadlines and clock.deadlines[0][0] < watermark_ms:
+            _, customer_id = heapq.heappop(clock.deadlines)
+            state = self._load(customer_id)
+            if state is None:
+                continue
+            res = self.processor.on_watermark(state, watermark_ms)
+            if res.changed:
+                await self._commit(partition, res, clock)
+
+    async def _commit(self, partition: int, res: Result, clock: PartitionClock) -> None:
+        """Write the state once, then send what it produced (the profile last)."""
+        state = res.state
+        state.partition = partition
+        self.customers[state.customer_id.encode()] = state.dumps()
+        due = next_deadline(state.obligations)
+        if due is not None:
+            heapq.heappush(clock.deadlines, (due, state.customer_id))
+        for out, record in res.outputs:
+            self._count(out, record)
+            await self._send(
+                out, state.customer_id if out != ANOMALY else record["subject_id"], record
+            )
+        await self._send(PROFILE, state.customer_id, profile_record(state, state.last_event_ms))
+
+    def _count(self, out: str, record: dict[str, Any]) -> None:
+        status = record.get("status")
+        if out == BREACH and status == "breached":
+            self.metrics.outcome("breached", record["rule"], record["segment"])
+        elif out == OUTCOME and status:
+            self.metrics.outcome(status, record["rule"], record["segment"])
+        elif out == ANOMALY:
+            self.metrics.anomalies.labels(record["kind"]).inc()
+
+    async def _send(self, out: str, key: str, record: dict[str, Any]) -> None:
+        logical = OUTPUT_TOPICS[out]
+        await self.outputs[out].send(key=key.encode(), value=self.codec.encode(logical, record))
+
+    async def _dead(
+        self,
+        msg: Any,
+        key: bytes | None,
+        value: bytes | None,
+        kind: str,
+        fld: str | None,
+        reason: str,
+    ) -> None:
+        self.metrics.dead_letters.labels(self.domain_of.get(msg.topic, msg.topic), kind).inc()
+        log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+        record = {
+            "original_value": value,
+            "original_key": key,
+            "topic": msg.topic,
+            "partition": msg.partition,
+            "offset": msg.offset,
+            "reason": reason[:2000],
+            "error_kind": kind,
+            "field": fld,
+            "received_at": int(time.time() * 1000),
+        }
+        await self.dead_letter.send(key=key, value=self.codec.encode(DEAD_LETTER, record))
+
+    def _load(self, customer_id: str) -> CustomerState | None:
+        raw = self.customers.get(customer_id.encode())
+        return CustomerState.loads(raw) if raw is not None else None
+
+    # -- recovery and ticks ---------------------------------------------------------
+
+    async def _rebuild(self) -> None:
+        """After a rebalance: deadline heaps and watermarks from the recovered tables."""
+        assigned = {tp.partition for tp in self._assigned(self.tick_topic_name)}
+        self.clocks = {p: PartitionClock() for p in assigned}
+        now = int(time.time() * 1000)
+        for key, raw in self.clock_table.items():
+            p = int(key.decode()[1:])
+            if p in self.clocks:
+                saved = json.loads(raw)
+                self.clocks[p].restore(saved["topic_max"], saved["watermark_ms"], now)
+        count = 0
+        for _, raw in self.customers.items():
+            state = CustomerState.loads(raw)
+            count += 1
+            clock = self.clocks.get(state.partition)
+            due = next_deadline(state.obligations)
+            if clock is not None and due is not None:
+                clock.deadlines.append((due, state.customer_id))
+        for clock in self.clocks.values():
+            heapq.heapify(clock.deadlines)
+        self.metrics.profiles.set(count)
+        log.info("recovered %d customers across partitions %s", count, sorted(assigned))
+
+    def _assigned(self, topic: str) -> set[TP]:
+        return {tp for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    async def _send_ticks(self) -> None:
+        now = str(int(time.time() * 1000)).encode()
+        for tp in self._assigned(self.tick_topic_name):
+            await self.ticks.send(key=b"tick", value=now, partition=tp.partition)
+        self.metrics.open_obligations.set(sum(len(c.deadlines) for c in self.clocks.values()))
+
+    # -- provider agent -------------------------------------------------------------
+
+    async def _provider_agent(self, stream: Any) -> None:
+        async for claim_raw in stream:
+            claim = json.loads(claim_raw)
+            provider_id, t = claim["provider_id"], int(claim["occurred_at"])
+            raw = self.providers.get(provider_id.encode())
+            st: dict[str, Any] = json.loads(raw) if raw else {"days": {}, "ids": {}, "flagged": []}
+            day = t // DAY_MS
+            ids = st["ids"].setdefault(str(day), [])
+            if claim["claim_id"] in ids:
+                continue  # forwarded twice after a replay
+            ids.append(claim["claim_id"])
+            st["days"][str(day)] = len(ids)
+            history = {int(d): n for d, n in st["days"].items()}
+            record = provider_spike(provider_id, day, ids, history, self.anomaly_cfg)
+            if record and day not in st["flagged"]:
+                st["flagged"].append(day)
+                record["detected_at"] = t
+                self.metrics.anomalies.labels(record["kind"]).inc()
+                await self._send(ANOMALY, provider_id, record)
+            keep = day - self.anomaly_cfg.ps_baseline_days - 2
+            st["days"] = {d: n for d, n in st["days"].items() if int(d) >= keep}
+            st["ids"] = {d: v for d, v in st["ids"].items() if int(d) >= day - 1}
+            st["flagged"] = [d for d in st["flagged"] if d >= keep]
+            self.providers[provider_id.encode()] = json.dumps(st).encode()
+
+
+def run(settings: Settings) -> None:
+    """Run one worker until it is stopped (SIGTERM/SIGINT)."""
+    from faust.worker import Worker
+
+    worker = HubWorker(settings)
+    worker.metrics.serve(settings.prometheus.metrics_host, settings.prometheus.worker_metrics_port)
+    Worker(worker.app, loglevel="info", quiet=True).execute_from_commandline()
+
+
+def ensure_worker_topics(settings: Settings) -> None:
+    """The hub's topics plus the worker's own, all co-partitioned with the inputs."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from streams.topics import create_topics
+
+    create_topics(settings)
+    prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
+    wanted = [
+        f"{prefix}{app_id}-ticks",
+        f"{prefix}{app_id}-provider-claims",
+        f"{prefix}{OUTPUT_TOPICS[OUTCOME]}",
+    ]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, settings.kafka.input_partitions, settings.kafka.replication_factor)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run the streaming worker (profiles, SLAs, anomalies)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    ensure_worker_topics(settings)
+    run(settings)
+    return 0
