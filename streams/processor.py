@@ -69,7 +69,7 @@ class CustomerProcessor:
         return res
 
     def _fire(self, res: Result, watermark_ms: int) -> None:
-        for outcome in engine.fire_due(res.state.obligations, watermark_ms):
+        for outcome in engine.fire_due(res.state.obligations, watermark_ms, res.state.segment):
             self._emit_outcome(res, outcome)
 
     def _emit_outcome(self, res: Result, outcome: engine.Outcome) -> None:

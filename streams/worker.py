@@ -207,13 +207,17 @@ class HubWorker:
             res = self.processor.on_watermark(state, watermark_ms)
             if res.changed:
                 await self._commit(partition, res, clock)
+            else:  # its deadline moved (segment now known): wait for the new one
+                due = next_deadline(state.obligations, state.segment)
+                if due is not None:
+                    heapq.heappush(clock.deadlines, (due, customer_id))
 
     async def _commit(self, partition: int, res: Result, clock: PartitionClock) -> None:
         """Write the state once, then send what it produced (the profile last)."""
         state = res.state
         state.partition = partition
         self.customers[state.customer_id.encode()] = state.dumps()
-        due = next_deadline(state.obligations)
+        due = next_deadline(state.obligations, state.segment)
         if due is not None:
             heapq.heappush(clock.deadlines, (due, state.customer_id))
         for out, record in res.outputs:
@@ -248,8 +252,8 @@ class HubWorker:
         self.metrics.dead_letters.labels(self.domain_of.get(msg.topic, msg.topic), kind).inc()
         log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
         record = {
-            "original_value": value,
-            "original_key": key,
+            "value": value or b"",
+            "key": key,
             "topic": msg.topic,
             "partition": msg.partition,
             "offset": msg.offset,
@@ -281,7 +285,7 @@ class HubWorker:
             state = CustomerState.loads(raw)
             count += 1
             clock = self.clocks.get(state.partition)
-            due = next_deadline(state.obligations)
+            due = next_deadline(state.obligations, state.segment)
             if clock is not None and due is not None:
                 clock.deadlines.append((due, state.customer_id))
         for clock in self.clocks.values():

@@ -132,7 +132,13 @@ def read_topic(
         consumer.close()
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str, proc: HubProcess | None = None) -> None:
+def wait_for(
+    check: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    proc: HubProcess | None = None,
+    show: Callable[[], str] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -140,5 +146,6 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str, proc: HubPr
         if proc is not None and not proc.alive():
             raise AssertionError(f"{what}: process exited early:\n{proc.tail()}")
         time.sleep(1.0)
+    seen = f"\nlast seen: {show()}" if show is not None else ""
     tail = f"\n{proc.tail()}" if proc is not None else ""
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{tail}")
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{seen}{tail}")

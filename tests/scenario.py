@@ -38,15 +38,23 @@ def event(domain: str, etype: str, customer: str, t_ms: int, **fields: Any) -> t
     }
     defaults: dict[str, dict[str, Any]] = {
         "policy_issued": {
-            "product_line": "motor", "product_code": "MOT-1", "premium": Decimal("1200.00"),
-            "sum_assured": Decimal("50000.00"), "channel": "agent",
-            "policy_start_date": ts(t_ms).date(), "renewal_due_date": (ts(t_ms) + dt.timedelta(days=365)).date(),
-            "customer_segment": "standard", "customer_name": "Wang Fang",
-            "phone": "+86 138 0013 8000", "id_number": "110101199003074514",
+            "product_line": "motor",
+            "product_code": "MOT-1",
+            "premium": Decimal("1200.00"),
+            "sum_assured": Decimal("50000.00"),
+            "channel": "agent",
+            "policy_start_date": ts(t_ms).date(),
+            "renewal_due_date": (ts(t_ms) + dt.timedelta(days=365)).date(),
+            "customer_segment": "standard",
+            "customer_name": "Wang Fang",
+            "phone": "+86 138 0013 8000",
+            "id_number": "110101199003074514",
         },
         "claim_reported": {
-            "product_line": "motor", "claim_type": "collision",
-            "claimed_amount": Decimal("8000.00"), "incident_date": ts(t_ms).date(),
+            "product_line": "motor",
+            "claim_type": "collision",
+            "claimed_amount": Decimal("8000.00"),
+            "incident_date": ts(t_ms).date(),
         },
         "claim_paid": {"paid_amount": Decimal("7000.00")},
         "claim_rejected": {"rejection_reason": "not covered"},
@@ -67,7 +75,9 @@ def publish(s: Settings, events: list[tuple[str, dict]], raw: list[tuple[str, by
     producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap, linger_ms=5)
     for logical, e in events:
         producer.send(
-            s.kafka.topic_prefix + logical, key=e["customer_id"].encode(), value=codec.encode(logical, e)
+            s.kafka.topic_prefix + logical,
+            key=e["customer_id"].encode(),
+            value=codec.encode(logical, e),
         )
     for logical, value in raw:
         producer.send(s.kafka.topic_prefix + logical, key=b"bad", value=value)

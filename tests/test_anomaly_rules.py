@@ -32,7 +32,9 @@ def test_high_frequency_flags_improbable_counts_only() -> None:
     flagged, rec = high_frequency("B", many, ["motor"], now, cfg)
     assert flagged and rec is not None
     assert rec["observed"] == 8 and rec["expected"] < 1 and rec["score"] > 3
-    assert rec["evidence"] == sorted(rec["evidence"], key=lambda c: int(c[1:]), reverse=True)
+    assert rec["evidence_claim_ids"] == sorted(
+        rec["evidence_claim_ids"], key=lambda c: int(c[1:]), reverse=True
+    )
     # The same count is ordinary for a customer with many health policies.
     assert high_frequency("C", many, ["health"] * 20, now, cfg)[0] is False
 

@@ -87,11 +87,11 @@ def test_obligation_met_breached_and_completed_late() -> None:
     )
     assert [o.kind for o in met] == ["met"]
     # The watermark passes B's deadline: one breach, at the deadline, and only once.
-    assert engine.fire_due(obs, t0 + 12 * HOUR - 1) == []
-    fired = engine.fire_due(obs, t0 + 12 * HOUR + 1)
+    assert engine.fire_due(obs, t0 + 12 * HOUR - 1, "standard") == []
+    fired = engine.fire_due(obs, t0 + 12 * HOUR + 1, "standard")
     assert [(o.kind, o.record["subject_id"]) for o in fired] == [("breached", "B")]
     assert fired[0].record["deadline_at"] == t0 + 12 * HOUR
-    assert engine.fire_due(obs, t0 + 20 * HOUR) == []
+    assert engine.fire_due(obs, t0 + 20 * HOUR, "standard") == []
     late = engine.on_event(
         obs, early, _ev("inquiry_responded", t0 + 15 * HOUR, case_id="B"), "standard", rules
     )

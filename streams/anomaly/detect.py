@@ -112,7 +112,7 @@ def high_frequency(
         "observed": float(observed),
         "expected": round(expected, 4),
         "score": score(p),
-        "evidence": [cid for _, cid in window][-50:],
+        "evidence_claim_ids": [cid for _, cid in window][-50:],
     }
 
 
@@ -138,7 +138,7 @@ def early_claim(
         "observed": round(days, 3),
         "expected": float(cfg.early_days),
         "score": round(1.0 - days / cfg.early_days, 3),
-        "evidence": [claim_id],
+        "evidence_claim_ids": [claim_id],
     }
 
 
@@ -167,5 +167,5 @@ def provider_spike(
         "observed": float(observed),
         "expected": round(baseline, 4),
         "score": score(p),
-        "evidence": today_ids[-50:],
+        "evidence_claim_ids": today_ids[-50:],
     }

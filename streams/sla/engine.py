@@ -70,6 +70,7 @@ def on_event(
             # End before start (out of order): remember it for when the start arrives.
             early_ends[key] = min(t, early_ends.get(key, t))
             continue
+        _settle(ob, segment)
         out.extend(_close(obligations, key, ob, t))
     for rule in rules.starting(etype):
         if not rule.applies(event):
@@ -88,20 +89,38 @@ def on_event(
 def _open(
     rule: Rule, event: dict[str, Any], subject: str, segment: str, rules: RuleSet
 ) -> dict[str, Any]:
+    """An open obligation, with its deadline for every segment the rule distinguishes.
+
+    The customer's segment may arrive later than this event (a claim read from its topic
+    before the policy is read from the sales topic), so the deadline that counts is chosen
+    by the segment known when the obligation is checked or closed.
+    """
     start = int(event["occurred_at"])
-    deadline = rule.deadline(event, start, segment, rules.calendar)
-    limit = rule.limit_for(segment)
-    return {
+    by_segment = {}
+    for seg in (None, *rule.segment_limits):
+        deadline = rule.deadline(event, start, seg, rules.calendar)
+        limit = rule.limit_for(seg)
+        limit_s = limit.nominal_seconds() if limit else max(0, (deadline - start) // 1000)
+        by_segment["" if seg is None else seg] = [deadline, limit_s]
+    ob = {
         "rule": rule.name,
         "subject_id": subject,
         "customer_id": event["customer_id"],
-        "segment": segment,
         "start_ms": start,
-        "deadline_ms": deadline,
-        "limit_s": limit.nominal_seconds() if limit else (deadline - start) // 1000,
+        "by_segment": by_segment,
         "status": OPEN,
         "completed_ms": None,
     }
+    _settle(ob, segment)
+    return ob
+
+
+def _settle(ob: dict[str, Any], segment: str) -> None:
+    """Fix segment, deadline and limit from the segment known now (until it is breached)."""
+    if ob["status"] != OPEN:
+        return
+    deadline, limit_s = ob["by_segment"].get(segment) or ob["by_segment"][""]
+    ob["segment"], ob["deadline_ms"], ob["limit_s"] = segment, deadline, limit_s
 
 
 def _close(obligations: dict[str, Any], key: str, ob: dict[str, Any], end_ms: int) -> list[Outcome]:
@@ -118,16 +137,21 @@ def _close(obligations: dict[str, Any], key: str, ob: dict[str, Any], end_ms: in
     return out
 
 
-def fire_due(obligations: dict[str, Any], watermark_ms: int) -> list[Outcome]:
+def fire_due(obligations: dict[str, Any], watermark_ms: int, segment: str) -> list[Outcome]:
     """Breach every open obligation whose deadline the watermark has passed, exactly once."""
     out = []
     for ob in obligations.values():
+        _settle(ob, segment)
         if ob["status"] == OPEN and ob["deadline_ms"] < watermark_ms:
             ob["status"] = BREACHED
             out.append(Outcome("breached", _record(ob, "breached", watermark_ms)))
     return out
 
 
-def next_deadline(obligations: dict[str, Any]) -> int | None:
-    due = [ob["deadline_ms"] for ob in obligations.values() if ob["status"] == OPEN]
+def next_deadline(obligations: dict[str, Any], segment: str) -> int | None:
+    due = []
+    for ob in obligations.values():
+        _settle(ob, segment)
+        if ob["status"] == OPEN:
+            due.append(ob["deadline_ms"])
     return min(due) if due else None
