@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "streams.generator.cli",
     "streams.tail",
     "streams.worker",
+    "streams.demo",
     "sinks.cli",
 )
 

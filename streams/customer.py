@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +46,8 @@ class CustomerState:
     seen: dict[str, int] = field(default_factory=dict)  # event_id -> occurred_at
 
     def dumps(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        # Every field is already JSON-native; asdict() would deep-copy the lot for nothing.
+        return json.dumps(self.__dict__, separators=(",", ":")).encode()
 
     @classmethod
     def loads(cls, raw: bytes) -> CustomerState:

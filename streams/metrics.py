@@ -58,6 +58,10 @@ class WorkerMetrics:
             "hub_worker_watermark_timestamp_seconds", "Event-time watermark per partition",
             ["partition"], registry=r,
         )  # fmt: skip
+        self.consumer_lag = Gauge(
+            "hub_worker_consumer_lag", "Input records not yet processed, per topic and partition",
+            ["topic", "partition"], registry=r,
+        )  # fmt: skip
         self._met: dict[str, list[int]] = {}
 
     def outcome(self, kind: str, rule: str, segment: str) -> None:

@@ -20,6 +20,15 @@ class PartitionClock:
     watermark_ms: int = 0
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # heap (deadline, customer)
 
+    @classmethod
+    def for_topics(cls, topics: list[str], wall_ms: int) -> PartitionClock:
+        """A clock that waits to hear from every topic (or for it to go idle) before moving.
+
+        At start-up with a backlog, the first topic read must not drag the watermark past
+        events still waiting in the others.
+        """
+        return cls(topic_wall=dict.fromkeys(topics, wall_ms))
+
     def observe(self, topic: str, event_ms: int, wall_ms: int) -> None:
         if event_ms > self.topic_max.get(topic, 0):
             self.topic_max[topic] = event_ms
@@ -27,16 +36,20 @@ class PartitionClock:
 
     def candidate(self, wall_ms: int, idle_ms: int, lateness_ms: int) -> int:
         """The watermark the observations allow now (callers keep it monotonic)."""
-        if not self.topic_max:
-            return 0
-        active = [m for t, m in self.topic_max.items() if wall_ms - self.topic_wall[t] < idle_ms]
+        active = []
+        for topic, heard in self.topic_wall.items():
+            if wall_ms - heard < idle_ms:
+                if topic not in self.topic_max:
+                    return self.watermark_ms  # not heard from yet: hold
+                active.append(self.topic_max[topic])
         if active:
             return min(active) - lateness_ms
+        if not self.topic_max:
+            return self.watermark_ms
         idle_for = wall_ms - max(self.topic_wall.values())
         return max(self.topic_max.values()) + idle_for - lateness_ms
 
-    def restore(self, topic_max: dict[str, int], watermark_ms: int, wall_ms: int) -> None:
-        """After a restart: what was saved, with every topic counted as just heard from."""
+    def restore(self, topic_max: dict[str, int], watermark_ms: int) -> None:
+        """After a restart: what was saved (every topic still counts as just heard from)."""
         self.topic_max = dict(topic_max)
-        self.topic_wall = dict.fromkeys(topic_max, wall_ms)
         self.watermark_ms = watermark_ms

@@ -71,6 +71,7 @@ class HubWorker:
         self.metrics = WorkerMetrics()
         self.processor = CustomerProcessor(self.rules, self.anomaly_cfg, settings.pii_key.encode())
         self.clocks: dict[int, PartitionClock] = {}
+        self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input TP
         partitions = settings.kafka.input_partitions
         datadir = settings.state_dir / "worker" / settings.worker.worker_id
         datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -101,11 +102,9 @@ class HubWorker:
         self.provider_claims = self.app.topic(
             self.provider_topic_name, partitions=partitions, schema=_raw()
         )
-        self.outputs = {
-            out: self.app.topic(prefix + logical, schema=_raw())
-            for out, logical in OUTPUT_TOPICS.items()
-        }
-        self.dead_letter = self.app.topic(topic_name(DEAD_LETTER, prefix), schema=_raw())
+        # Output topic names; records go straight to the producer (see _produce).
+        self.output_names = {out: prefix + logical for out, logical in OUTPUT_TOPICS.items()}
+        self.dead_letter_name = topic_name(DEAD_LETTER, prefix)
         self.customers = self.app.Table(
             "customers", partitions=partitions, key_type=bytes, value_type=bytes
         )
@@ -119,12 +118,14 @@ class HubWorker:
         self.app.agent(self.inputs, name="customers")(self._customer_agent)
         self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
         self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
+        self.app.timer(5.0)(self._report_lag)
 
     # -- customer agent -------------------------------------------------------------
 
     async def _customer_agent(self, stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
+            self.positions[(msg.topic, msg.partition)] = msg.offset + 1
             if msg.topic == self.tick_topic_name:
                 await self._on_tick(msg.partition, int(event.value or b"0"))
             else:
@@ -146,7 +147,7 @@ class HubWorker:
     async def _on_input(self, msg: Any, key: bytes | None, value: bytes | None) -> None:
         domain = self.domain_of[msg.topic]
         logical = f"insurance.{domain}.v1"
-        clock = self.clocks.setdefault(msg.partition, PartitionClock())
+        clock = self._clock(msg.partition)
         if value is not None and len(value) > MAX_RECORD_BYTES:
             await self._dead(msg, key, value, "too_large", None, f"record of {len(value)} bytes")
             return
@@ -182,8 +183,15 @@ class HubWorker:
         clock.observe(msg.topic, t, wall)
         await self._advance(msg.partition, wall)
 
+    def _clock(self, partition: int) -> PartitionClock:
+        clock = self.clocks.get(partition)
+        if clock is None:
+            clock = PartitionClock.for_topics(list(self.domain_of), int(time.time() * 1000))
+            self.clocks[partition] = clock
+        return clock
+
     async def _on_tick(self, partition: int, wall_ms: int) -> None:
-        clock = self.clocks.setdefault(partition, PartitionClock())
+        clock = self._clock(partition)
         await self._advance(partition, wall_ms)
         self.clock_table[f"p{partition}".encode()] = json.dumps(
             {"topic_max": clock.topic_max, "watermark_ms": clock.watermark_ms}
@@ -238,7 +246,18 @@ class HubWorker:
 
     async def _send(self, out: str, key: str, record: dict[str, Any]) -> None:
         logical = OUTPUT_TOPICS[out]
-        await self.outputs[out].send(key=key.encode(), value=self.codec.encode(logical, record))
+        # Records built here are the contract's by construction: encode without re-validating
+        # (the encoder still refuses a value it cannot write).
+        value = self.codec.encode(logical, record, validate=False)
+        await self._produce(self.output_names[out], key.encode(), value)
+
+    async def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Straight to the producer: Faust's Topic.send costs more than the record itself.
+
+        Faust flushes this same producer before it commits offsets, so what an event
+        produced is acknowledged before the event counts as processed.
+        """
+        await self.app.producer.send(topic, key, value, None, None, None)
 
     async def _dead(
         self,
@@ -262,7 +281,7 @@ class HubWorker:
             "field": fld,
             "received_at": int(time.time() * 1000),
         }
-        await self.dead_letter.send(key=key, value=self.codec.encode(DEAD_LETTER, record))
+        await self._produce(self.dead_letter_name, key, self.codec.encode(DEAD_LETTER, record))
 
     def _load(self, customer_id: str) -> CustomerState | None:
         raw = self.customers.get(customer_id.encode())
@@ -273,13 +292,13 @@ class HubWorker:
     async def _rebuild(self) -> None:
         """After a rebalance: deadline heaps and watermarks from the recovered tables."""
         assigned = {tp.partition for tp in self._assigned(self.tick_topic_name)}
-        self.clocks = {p: PartitionClock() for p in assigned}
         now = int(time.time() * 1000)
+        self.clocks = {p: PartitionClock.for_topics(list(self.domain_of), now) for p in assigned}
         for key, raw in self.clock_table.items():
             p = int(key.decode()[1:])
             if p in self.clocks:
                 saved = json.loads(raw)
-                self.clocks[p].restore(saved["topic_max"], saved["watermark_ms"], now)
+                self.clocks[p].restore(saved["topic_max"], saved["watermark_ms"])
         count = 0
         for _, raw in self.customers.items():
             state = CustomerState.loads(raw)
@@ -301,6 +320,18 @@ class HubWorker:
         for tp in self._assigned(self.tick_topic_name):
             await self.ticks.send(key=b"tick", value=now, partition=tp.partition)
         self.metrics.open_obligations.set(sum(len(c.deadlines) for c in self.clocks.values()))
+
+    async def _report_lag(self) -> None:
+        """Records not yet processed per input partition (broker high watermark - position)."""
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic not in self.domain_of:
+                continue
+            highwater = self.app.consumer.highwater(tp)
+            if highwater is None or highwater < 0:
+                continue
+            done = self.positions.get((tp.topic, tp.partition), 0)
+            lag = max(0, highwater - done)
+            self.metrics.consumer_lag.labels(self.domain_of[tp.topic], str(tp.partition)).set(lag)
 
     # -- provider agent -------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def _open(
     """
     start = int(event["occurred_at"])
     by_segment = {}
-    for seg in (None, *rule.segment_limits):
+    for seg in (None, *rule.segments):
         deadline = rule.deadline(event, start, seg, rules.calendar)
         limit = rule.limit_for(seg)
         limit_s = limit.nominal_seconds() if limit else max(0, (deadline - start) // 1000)

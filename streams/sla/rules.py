@@ -56,16 +56,17 @@ class Rule:
     limit: Limit | None = None
     segment_limits: dict[str, Limit] = field(default_factory=dict)
     when_field: str | None = None
-    when_at_most: float | None = None
+    when_below: float | None = None
     deadline_field: str | None = None
     days_before: int = 0
+    segment_days_before: dict[str, int] = field(default_factory=dict)
 
     def applies(self, event: dict[str, Any]) -> bool:
         if event.get(self.match) in (None, ""):
             return False
         if self.when_field is not None:
             value = event.get(self.when_field)
-            if value is None or self.when_at_most is None or float(value) > self.when_at_most:
+            if value is None or self.when_below is None or float(value) >= self.when_below:
                 return False
         return not (self.deadline_field and not event.get(self.deadline_field))
 
@@ -74,12 +75,18 @@ class Rule:
             return self.segment_limits[segment]
         return self.limit
 
+    @property
+    def segments(self) -> list[str]:
+        """Segments with limits of their own."""
+        return sorted({*self.segment_limits, *self.segment_days_before})
+
     def deadline(
         self, event: dict[str, Any], start_ms: int, segment: str | None, calendar: BusinessCalendar
     ) -> int:
         if self.deadline_field:
             due_ms = int(event[self.deadline_field])
-            return due_ms - self.days_before * 86_400_000
+            days = self.segment_days_before.get(segment or "", self.days_before)
+            return due_ms - days * 86_400_000
         limit = self.limit_for(segment)
         assert limit is not None
         return limit.deadline(start_ms, calendar)
@@ -129,9 +136,15 @@ def load_rules(path: Path | None = None) -> RuleSet:
                 segment_limits={
                     seg: Limit.parse(lim, f"{where} segment {seg}")
                     for seg, lim in (spec.get("segments") or {}).items()
+                    if "limit" in spec
+                },
+                segment_days_before={
+                    seg: int(lim["days_before"])
+                    for seg, lim in (spec.get("segments") or {}).items()
+                    if "deadline_from" in spec
                 },
                 when_field=when.get("field"),
-                when_at_most=float(when["at_most"]) if "at_most" in when else None,
+                when_below=float(when["below"]) if "below" in when else None,
                 deadline_field=deadline_from.get("field"),
                 days_before=int(deadline_from.get("days_before", 0)),
             )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from streams.settings import Settings
+from streams.stack.apps import APPS, app_spec
 from streams.stack.clickhouse import ClickHouseService
 from streams.stack.kafka import KafkaService
 from streams.stack.process import (
@@ -124,8 +125,11 @@ class Stack:
             return self.status()
 
     def down(self) -> list[str]:
+        """Stop the hub's own processes first (they use the services), then the services."""
         with self._lock():
-            return [svc.name for svc in reversed(self.services) if stop(svc.spec)]
+            apps = [app_spec(self.settings, name) for name in APPS]
+            stopped = [spec.name for spec in apps if stop(spec)]
+            return stopped + [svc.name for svc in reversed(self.services) if stop(svc.spec)]
 
     @staticmethod
     def _host(svc: Service) -> str:
