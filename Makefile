@@ -25,8 +25,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/hub stack up
-	$(BIN)/hub stack status
+	$(BIN)/hub demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -43,3 +43,17 @@ class BusinessCalendar:
                 remaining -= 1
         end = dt.datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=self.tz)
         return int(end.timestamp() * 1000)
+
+    @property
+    def timezone(self) -> str:
+        """The IANA name of the zone working days are counted in."""
+        return self.tz.key
+
+    def local_date(self, ms: int) -> dt.date:
+        """The calendar date in this calendar's zone at epoch milliseconds ``ms``."""
+        return dt.datetime.fromtimestamp(ms // 1000, tz=self.tz).date()
+
+    def utc_offset_ms(self, ms: int) -> int:
+        """The zone's offset from UTC at epoch milliseconds ``ms`` (local = UTC + offset)."""
+        offset = dt.datetime.fromtimestamp(ms // 1000, tz=self.tz).utcoffset()
+        return int(offset.total_seconds() * 1000) if offset is not None else 0

@@ -77,11 +77,14 @@ def apply_domain_fields(state: CustomerState, e: dict[str, Any], secret: bytes) 
             ("product_line", "product_line"),
             ("annual_premium", "premium"),
             ("sum_assured", "sum_assured"),
-            ("policy_start", "start_ms"),
             ("renewal_date", "renewal_ms"),
         ):
             if e.get(src) is not None:
                 p[dst] = e[src]
+        if e.get("policy_start") is not None:
+            # Inception: a renewal's new term start is not when the policy began (early
+            # claims count from inception), whichever of the two events is read first.
+            p["start_ms"] = min(p.get("start_ms", e["policy_start"]), e["policy_start"])
         if etype in ("policy_issued", "policy_renewed"):
             p["status"] = "active"
         elif etype in INACTIVE_POLICY:

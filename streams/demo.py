@@ -9,6 +9,7 @@ data); `hub stack down` stops them with the rest.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -137,8 +138,6 @@ def _prom_quantile(settings: Settings, metric: str, q: float) -> float | None:
     url = f"{settings.prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
-            import json
-
             result = json.loads(resp.read())["data"]["result"]
         value = float(result[0]["value"][1]) if result else None
         return None if value is None or value != value else value
@@ -150,7 +149,10 @@ def _pr(found: set[Any], injected: set[Any]) -> str:
     hit = len(found & injected)
     precision = hit / len(found) if found else 1.0
     recall = hit / len(injected) if injected else 1.0
-    return f"found {len(found):>4}, injected {len(injected):>4}, precision {precision:6.1%}, recall {recall:6.1%}"
+    return (
+        f"found {len(found):>4}, injected {len(injected):>4}, "
+        f"precision {precision:6.1%}, recall {recall:6.1%}"
+    )
 
 
 def report(run: DemoRun, truth: Any, gen_rate: float, records: int) -> None:
@@ -194,14 +196,16 @@ def report(run: DemoRun, truth: Any, gen_rate: float, records: int) -> None:
     w("")
     w("SLA attainment (obligations decided in the window)")
     w(
-        f"  {'rule':<24}{'decided':>8}{'met':>8}{'breached':>9}{'late':>6}{'attained':>10}{'target':>8}"
+        f"  {'rule':<24}{'decided':>8}{'met':>8}{'breached':>9}{'late':>6}"
+        f"{'attained':>10}{'target':>8}"
     )
     for rule in rules.rules:
         n, met, breached, late = attainment.get(rule.name, (0, 0, 0, 0))
         share = met / n if n else float("nan")
         flag = "" if not n or share >= rule.target else "  below target"
         w(
-            f"  {rule.name:<24}{n:>8,}{met:>8,}{breached:>9,}{late:>6,}{share:>10.1%}{rule.target:>8.0%}{flag}"
+            f"  {rule.name:<24}{n:>8,}{met:>8,}{breached:>9,}{late:>6,}"
+            f"{share:>10.1%}{rule.target:>8.0%}{flag}"
         )
     w("")
     w("Claim anomalies against what the generator injected")
@@ -209,7 +213,8 @@ def report(run: DemoRun, truth: Any, gen_rate: float, records: int) -> None:
     ps = {sid for kind, sid, _ in anomalies if kind == "provider_spike"}
     early = {ev[0] for kind, _, ev in anomalies if kind == "early_claim" and ev}
     w(
-        f"  high-frequency claimants {_pr(hf, {h.customer_id for h in truth.high_frequency_customers})}"
+        "  high-frequency claimants "
+        + _pr(hf, {h.customer_id for h in truth.high_frequency_customers})
     )
     w(f"  provider spikes          {_pr(ps, {p.provider_id for p in truth.provider_spikes})}")
     w(f"  claims soon after start  {_pr(early, {e.claim_id for e in truth.early_claims})}")
@@ -218,11 +223,13 @@ def report(run: DemoRun, truth: Any, gen_rate: float, records: int) -> None:
     w("Throughput and latency")
     if "worker_s" in t:
         w(
-            f"  worker: {records / t['worker_s']:,.0f} records/s (publish start → all processed, {t['worker_s']:.1f}s)"
+            f"  worker: {records / t['worker_s']:,.0f} records/s "
+            f"(publish start → all processed, {t['worker_s']:.1f}s)"
         )
     if "sink_s" in t:
         w(
-            f"  end to end: {records / t['sink_s']:,.0f} records/s (publish start → all landed, {t['sink_s']:.1f}s)"
+            f"  end to end: {records / t['sink_s']:,.0f} records/s "
+            f"(publish start → all landed, {t['sink_s']:.1f}s)"
         )
     for label, metric in (
         ("ingest → outputs (worker)", "hub_worker_processing_seconds"),
@@ -232,7 +239,8 @@ def report(run: DemoRun, truth: Any, gen_rate: float, records: int) -> None:
         if p50 is not None and p99 is not None:
             w(f"  {label:<30} p50 {p50 * 1000:8.1f} ms   p99 {p99 * 1000:8.1f} ms")
     w(
-        "  (a backfill measures queueing behind the backlog; bench/ measures latency at a fixed load)"
+        "  (during a backfill this is queueing behind the backlog; "
+        "bench/ measures latency at a fixed load)"
     )
     w("")
     w("Where to look next")

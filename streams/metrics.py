@@ -36,7 +36,8 @@ class WorkerMetrics:
             ["rule"], registry=r,
         )  # fmt: skip
         self.open_obligations = Gauge(
-            "hub_worker_sla_open_obligations", "Open obligations in this worker's partitions",
+            "hub_worker_sla_open_obligations",
+            "Deadline checks pending in this worker's partitions (closed ones leave lazily)",
             registry=r,
         )  # fmt: skip
         self.anomalies = Counter(

@@ -165,6 +165,8 @@ class HubWorker:
             )
             return
         state = self._load(ev["customer_id"])
+        if state is None:
+            self.metrics.profiles.inc()
         res = self.processor.on_event(state, ev, clock.watermark_ms)
         if res.duplicate:
             self.metrics.duplicates.labels(domain).inc()

@@ -169,7 +169,11 @@ def test_every_rule_breaches_on_time_once_and_completes_late(
             )
 
         wait_for(
-            settled, 120, "breaches and dead letters", worker, show=lambda: str(sorted(set(breaches())))
+            settled,
+            120,
+            "breaches and dead letters",
+            worker,
+            show=lambda: str(sorted(set(breaches()))),
         )
         time.sleep(3)  # anything extra would show up now
         got = breaches()
@@ -223,7 +227,8 @@ def test_wall_clock_fires_breach_with_no_further_events(settings: Settings, tmp_
     rules.write_text(
         "allowed_lateness_seconds: 0\nidle_advance_after_seconds: 1\n"
         "rules:\n  inquiry_first_response:\n    start: [inquiry_opened]\n"
-        "    end: [inquiry_responded]\n    match: case_id\n    limit: {seconds: 4}\n    target: 0.9\n"
+        "    end: [inquiry_responded]\n    match: case_id\n"
+        "    limit: {seconds: 4}\n    target: 0.9\n"
     )
     s = isolated(settings, tmp_path)
     ensure_worker_topics(s)

@@ -100,9 +100,11 @@ class Stack:
             started: list[Service] = []
             try:
                 waiting: list[Service] = []
+                reused: list[Service] = []
                 for svc in self.services:
                     if running_pid(svc.spec) is not None:
                         waiting.append(svc)  # ours and alive: never started twice
+                        reused.append(svc)
                         continue
                     for port in svc.ports:
                         if _port_stays_taken(self._host(svc), port):
@@ -118,6 +120,10 @@ class Stack:
                 for svc in waiting:
                     remaining = max(1.0, deadline - time.monotonic())
                     wait_until(svc.spec, svc.healthy, remaining, "healthy")
+                for svc in reused:
+                    reload = getattr(svc, "reload", None)
+                    if reload is not None:
+                        reload()  # configuration files may have changed since it started
             except BaseException:
                 for svc in reversed(started):
                     stop(svc.spec)

@@ -60,9 +60,20 @@ def running_pid(spec: ProcessSpec) -> int | None:
         pid = int(spec.pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    if _is_zombie(pid) or spec.marker not in _cmdline(pid):
+    if _is_zombie(pid):
         return None
+    if spec.marker not in _cmdline(pid) and _parent(pid) != os.getpid():
+        return None  # the pid was reused by a process that is not ours
     return pid
+
+
+def _parent(pid: int) -> int:
+    """Parent pid; a child we just started is ours even while its command line is in flux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[-1].split()[2])
 
 
 def start(spec: ProcessSpec) -> int:

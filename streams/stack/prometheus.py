@@ -77,3 +77,10 @@ class PrometheusService:
     def healthy(self) -> bool:
         with urllib.request.urlopen(f"{self.cfg.url}/-/ready", timeout=2) as resp:
             return bool(resp.status == 200)
+
+    def reload(self) -> None:
+        """A running Prometheus picks up changed rule files (same as `kill -HUP`)."""
+        self.prepare()
+        req = urllib.request.Request(f"{self.cfg.url}/-/reload", method="POST")
+        with urllib.request.urlopen(req, timeout=10):
+            pass

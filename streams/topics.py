@@ -1,0 +1,375 @@
+"""Topic names and provisioning (``hub topics create``).
+
+The logical names (``insurance.claims.v1``) are public contract; a deployment may put a
+prefix in front of them (``HUB_TOPIC_PREFIX``). The four input topics must be co-partitioned
+(same partition count): the per-customer join reads partition N of each, and only works if
+a customer's records land on partition N everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kafka import TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, OffsetSpec
+from kafka.errors import KafkaError
+
+from schemas import (
+    ALL_TOPICS,
+    CLAIM_ANOMALY,
+    CLAIMS,
+    CUSTOMER_PROFILE,
+    DEAD_LETTER,
+    INPUT_TOPICS,
+    OUTPUT_TOPICS,
+    SALES,
+    SERVICING,
+    SLA_BREACH,
+    SLA_OUTCOME,
+    UNDERWRITING,
+)
+from streams.settings import Settings
+
+__all__ = [
+    "ALL_TOPICS",
+    "CLAIMS",
+    "CLAIM_ANOMALY",
+    "CUSTOMER_PROFILE",
+    "DEAD_LETTER",
+    "INPUT_TOPICS",
+    "OUTPUT_TOPICS",
+    "SALES",
+    "SERVICING",
+    "SLA_BREACH",
+    "SLA_OUTCOME",
+    "UNDERWRITING",
+    "TopicConfigError",
+    "TopicSpec",
+    "create_topics",
+    "describe_topics",
+    "logical_name",
+    "register",
+    "resolve_topic",
+    "topic_name",
+    "topic_names",
+    "topic_specs",
+]
+
+DAY_MS = 86_400_000
+DEFAULT_RETENTION_MS = 7 * DAY_MS
+#: Dead letters are audit evidence of what the hub refused: keep them longer.
+DEFAULT_DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+_TOPIC_ALREADY_EXISTS = 36
+
+#: Short names accepted on the command line (``hub tail claims``).
+ALIASES: dict[str, str] = {
+    "sales": SALES,
+    "underwriting": UNDERWRITING,
+    "claims": CLAIMS,
+    "servicing": SERVICING,
+    "customer-profile": CUSTOMER_PROFILE,
+    "profile": CUSTOMER_PROFILE,
+    "sla-breach": SLA_BREACH,
+    "sla-outcome": SLA_OUTCOME,
+    "claim-anomaly": CLAIM_ANOMALY,
+    "dead-letter": DEAD_LETTER,
+}
+
+T = TypeVar("T")
+
+
+class TopicConfigError(RuntimeError):
+    """Existing topics contradict what the hub needs (partition counts, compaction)."""
+
+
+def _prefix(prefix: str | Settings) -> str:
+    return prefix.kafka.topic_prefix if isinstance(prefix, Settings) else prefix
+
+
+def topic_name(logical: str, prefix: str | Settings = "") -> str:
+    """The Kafka topic name of a logical topic under a deployment prefix."""
+    if logical not in ALL_TOPICS:
+        raise KeyError(f"unknown topic {logical!r} (known: {', '.join(ALL_TOPICS)})")
+    return _prefix(prefix) + logical
+
+
+def topic_names(prefix: str | Settings = "") -> dict[str, str]:
+    """Every logical topic mapped to its Kafka topic name."""
+    return {logical: topic_name(logical, prefix) for logical in ALL_TOPICS}
+
+
+def logical_name(physical: str, prefix: str | Settings = "") -> str:
+    """The logical topic of a Kafka topic name (KeyError when it is not a hub topic)."""
+    p = _prefix(prefix)
+    if physical.startswith(p) and physical[len(p) :] in ALL_TOPICS:
+        return physical[len(p) :]
+    raise KeyError(f"{physical!r} is not a hub topic under prefix {p!r}")
+
+
+def resolve_topic(name: str, prefix: str | Settings = "") -> tuple[str, str]:
+    """(logical, physical) for a logical name, an alias (``claims``) or a Kafka name."""
+    if name in ALIASES:
+        name = ALIASES[name]
+    if name in ALL_TOPICS:
+        return name, topic_name(name, prefix)
+    return logical_name(name, prefix), name
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How one topic is created."""
+
+    logical: str
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+def topic_specs(
+    settings: Settings,
+    *,
+    retention_ms: int = DEFAULT_RETENTION_MS,
+    dead_letter_retention_ms: int = DEFAULT_DEAD_LETTER_RETENTION_MS,
+    output_partitions: int | None = None,
+) -> list[TopicSpec]:
+    """Partitions, replication and configs of every hub topic.
+
+    Inputs get ``settings.kafka.input_partitions``; outputs the same unless
+    ``output_partitions`` says otherwise. The profile topic is compacted (the latest
+    profile per customer is kept forever); the others are deleted after a retention.
+    """
+    k = settings.kafka
+    out_parts = output_partitions if output_partitions is not None else k.input_partitions
+    specs = []
+    for logical in ALL_TOPICS:
+        if logical == CUSTOMER_PROFILE:
+            configs = {"cleanup.policy": "compact"}
+        elif logical == DEAD_LETTER:
+            configs = {"cleanup.policy": "delete", "retention.ms": str(dead_letter_retention_ms)}
+        else:
+            configs = {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+        parts = k.input_partitions if logical in INPUT_TOPICS else out_parts
+        specs.append(
+            TopicSpec(logical, topic_name(logical, settings), parts, k.replication_factor, configs)
+        )
+    return specs
+
+
+def check_copartitioning(existing: Mapping[str, int], expected: int) -> None:
+    """Refuse existing input topics whose partition counts differ from each other or config.
+
+    ``existing`` maps Kafka names of the input topics that exist to their partition count.
+    """
+    if not existing:
+        return
+    counts = set(existing.values())
+    listing = ", ".join(f"{name}={n}" for name, n in sorted(existing.items()))
+    if len(counts) > 1:
+        raise TopicConfigError(
+            f"input topics are not co-partitioned: {listing}. The per-customer join needs "
+            "the same partition count on every input topic; recreate the odd ones (or add "
+            "partitions to match) before starting the hub."
+        )
+    (count,) = counts
+    if count != expected:
+        raise TopicConfigError(
+            f"existing input topics have {count} partitions ({listing}) but "
+            f"HUB_INPUT_PARTITIONS is {expected}: new input topics would not be "
+            f"co-partitioned with them. Set HUB_INPUT_PARTITIONS={count} or recreate the topics."
+        )
+
+
+def _admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap, client_id="hub-topics", request_timeout_ms=30000
+    )
+
+
+def _retrying(action: Callable[[], T], attempts: int = 5, delay_s: float = 2.0) -> T:
+    """Run an idempotent admin action, retrying while the broker restarts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except KafkaError:
+            if attempt == attempts:
+                raise
+            time.sleep(delay_s)
+    raise AssertionError("unreachable")
+
+
+def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    present = set(admin.list_topics())
+    wanted = [n for n in names if n in present]
+    if not wanted:
+        return {}
+    return {
+        t["name"]: len(t["partitions"])
+        for t in admin.describe_topics(wanted)
+        if t.get("error_code", 0) == 0
+    }
+
+
+def describe_topics(settings: Settings) -> dict[str, int]:
+    """Partition count of every hub topic that exists, by Kafka name."""
+
+    def run() -> dict[str, int]:
+        admin = _admin(settings)
+        try:
+            return _partition_counts(admin, list(topic_names(settings).values()))
+        finally:
+            admin.close()
+
+    return _retrying(run)
+
+
+def _cleanup_policy(admin: KafkaAdminClient, name: str) -> str:
+    resource = ConfigResource(ConfigResourceType.TOPIC, name, ["cleanup.policy"])
+    result: Any = admin.describe_configs([resource], config_filter="all")
+    entry = result.get("topic", {}).get(name, {}).get("cleanup.policy")
+    if isinstance(entry, dict):
+        return str(entry.get("value", ""))
+    return str(entry or "")
+
+
+def create_topics(
+    settings: Settings,
+    *,
+    retention_ms: int = DEFAULT_RETENTION_MS,
+    dead_letter_retention_ms: int = DEFAULT_DEAD_LETTER_RETENTION_MS,
+    output_partitions: int | None = None,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create every missing hub topic; return the Kafka names it created (idempotent).
+
+    Raises TopicConfigError, before creating anything, when existing input topics are not
+    co-partitioned with each other or with the configured count, or when an existing profile
+    topic is not compacted.
+    """
+    specs = topic_specs(
+        settings,
+        retention_ms=retention_ms,
+        dead_letter_retention_ms=dead_letter_retention_ms,
+        output_partitions=output_partitions,
+    )
+
+    def run() -> list[str]:
+        admin = _admin(settings)
+        try:
+            existing = _partition_counts(admin, [s.name for s in specs])
+            check_copartitioning(
+                {
+                    s.name: existing[s.name]
+                    for s in specs
+                    if s.logical in INPUT_TOPICS and s.name in existing
+                },
+                settings.kafka.input_partitions,
+            )
+            profile = topic_name(CUSTOMER_PROFILE, settings)
+            if profile in existing:
+                policy = _cleanup_policy(admin, profile)
+                if "compact" not in policy:
+                    raise TopicConfigError(
+                        f"{profile} exists with cleanup.policy={policy or '?'}; the profile "
+                        "topic must be compacted (cleanup.policy=compact)."
+                    )
+            missing = [s for s in specs if s.name not in existing]
+            if not missing:
+                return []
+            response = admin.create_topics(
+                {
+                    s.name: {
+                        "num_partitions": s.partitions,
+                        "replication_factor": s.replication_factor,
+                        "configs": dict(s.configs),
+                    }
+                    for s in missing
+                },
+                timeout_ms=int(timeout_s * 1000),
+                raise_errors=False,
+            )
+            created = []
+            for result in response.get("topics", []):
+                code = result.get("error_code", 0)
+                if code == 0:
+                    created.append(result["name"])
+                elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
+                    raise TopicConfigError(
+                        f"creating {result['name']} failed: error {code} "
+                        f"{result.get('error_message') or ''}".rstrip()
+                    )
+            admin.wait_for_topics([s.name for s in missing], timeout_ms=int(timeout_s * 1000))
+            # Metadata can show a leader before the partition serves requests (producers then
+            # log NotLeaderForPartition retries): ListOffsets retries until every one does.
+            admin.list_partition_offsets(
+                {
+                    TopicPartition(s.name, p): OffsetSpec.LATEST
+                    for s in missing
+                    for p in range(s.partitions)
+                },
+                timeout_ms=int(timeout_s * 1000),
+            )
+            return sorted(created)
+        finally:
+            admin.close()
+
+    return _retrying(run)
+
+
+# -- CLI --------------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``hub topics create`` and ``hub topics list``."""
+    p = sub.add_parser("topics", help="create or list the hub's Kafka topics")
+    actions = p.add_subparsers(dest="topics_action", required=True)
+    create = actions.add_parser(
+        "create", help="create every missing topic (idempotent); checks co-partitioning"
+    )
+    create.add_argument(
+        "--retention-days",
+        type=float,
+        default=DEFAULT_RETENTION_MS / DAY_MS,
+        help="retention of input and output topics (default %(default)s)",
+    )
+    create.add_argument(
+        "--dead-letter-retention-days",
+        type=float,
+        default=DEFAULT_DEAD_LETTER_RETENTION_MS / DAY_MS,
+        help="retention of the dead-letter topic (default %(default)s)",
+    )
+    create.add_argument(
+        "--output-partitions",
+        type=int,
+        default=None,
+        help="partitions of output topics (default: HUB_INPUT_PARTITIONS)",
+    )
+    actions.add_parser("list", help="print each hub topic with its partition count")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.topics_action == "list":
+        counts = describe_topics(settings)
+        for name in topic_names(settings).values():
+            parts = counts.get(name)
+            print(f"{name}\t{parts if parts is not None else 'missing'}")
+        return 0 if len(counts) == len(ALL_TOPICS) else 1
+    try:
+        created = create_topics(
+            settings,
+            retention_ms=int(args.retention_days * DAY_MS),
+            dead_letter_retention_ms=int(args.dead_letter_retention_days * DAY_MS),
+            output_partitions=args.output_partitions,
+        )
+    except TopicConfigError as exc:
+        print(f"error: {exc}")
+        return 2
+    for name in created:
+        print(f"created {name}")
+    print(f"{len(ALL_TOPICS) - len(created)} topics already existed, {len(created)} created")
+    return 0

@@ -1,0 +1,688 @@
+"""The event contracts: every event type round-trips through the real broker in Avro and JSON,
+invalid events are refused with the field named, and the wire format is the Avro spec's."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import random
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint as fastavro_fingerprint
+from fastavro.schema import to_parsing_canonical_form
+from kafka.admin import KafkaAdminClient
+
+from schemas import (
+    ALL_TOPICS,
+    CLAIM_ANOMALY,
+    CLAIMS,
+    CUSTOMER_PROFILE,
+    DEAD_LETTER,
+    INPUT_TOPICS,
+    MALFORMED,
+    SALES,
+    SCHEMA_INVALID,
+    SERVICING,
+    SLA_BREACH,
+    SLA_OUTCOME,
+    UNDERWRITING,
+    UNKNOWN_EVENT_TYPE,
+    UNKNOWN_SCHEMA,
+    Codec,
+    EventValidationError,
+    default_registry,
+    rabin_fingerprint,
+    to_jsonable,
+)
+from schemas.fingerprint import read_header
+from streams.publish import EventPublisher, consume, partition_for
+from streams.settings import Settings
+from streams.topics import create_topics, topic_name
+
+T0 = datetime(2026, 2, 3, 9, 30, 15, 123000, tzinfo=UTC)
+CODEC = Codec()
+
+
+@pytest.fixture(scope="module")
+def hub(settings: Settings) -> Iterator[Settings]:
+    """Settings with a private topic prefix; the topics are deleted afterwards."""
+    prefix = f"test-codec-{uuid.uuid4().hex[:8]}."
+    s = dataclasses.replace(
+        settings, kafka=dataclasses.replace(settings.kafka, topic_prefix=prefix)
+    )
+    create_topics(s)
+    yield s
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
+    try:
+        admin.delete_topics([topic_name(t, s) for t in ALL_TOPICS])
+    finally:
+        admin.close()
+
+
+def _envelope(topic: str, event_type: str, n: int) -> dict[str, Any]:
+    return {
+        "event_id": f"evt-{topic.split('.')[1]}-{event_type}-{n}",
+        "event_type": event_type,
+        "customer_id": f"C{n:07d}",
+        "occurred_at": T0 + timedelta(minutes=n),
+        "source": {
+            SALES: "sales.policy-admin",
+            UNDERWRITING: "underwriting.rules-engine",
+            CLAIMS: "claims.core",
+            SERVICING: "servicing.crm",
+        }[topic],
+    }
+
+
+#: Domain fields for every event type of every input topic.
+DOMAIN_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
+    SALES: {
+        "quote_created": {
+            "quote_id": "Q000000001",
+            "product_line": "health",
+            "product_code": "HLT-MEDPLUS",
+            "premium": Decimal("899.00"),
+            "sum_assured": Decimal("2000000"),
+            "channel": "online",
+            "customer_name": "Wang Fang",
+            "phone": "+8613812345678",
+        },
+        "policy_issued": {
+            "policy_id": "P000000001",
+            "application_id": "AP000000001",
+            "product_line": "life",
+            "product_code": "LIFE-TERM20",
+            "premium": Decimal("3210.55"),
+            "sum_assured": Decimal("1000000.00"),
+            "agent_id": "AG00042",
+            "channel": "agent",
+            "policy_start_date": date(2026, 2, 4),
+            "renewal_due_date": date(2027, 2, 4),
+            "customer_segment": "high_net_worth",
+            "customer_name": "Li Na",
+            "phone": "+8613912345678",
+            "id_number": "11010119800101123X",
+        },
+        "renewal_reminder_sent": {
+            "policy_id": "P000000001",
+            "renewal_due_date": date(2026, 3, 20),
+            "channel": "sms",
+        },
+        "policy_renewed": {
+            "policy_id": "P000000001",
+            "premium": Decimal("3300"),
+            "policy_start_date": date(2026, 3, 20),
+            "renewal_due_date": date(2027, 3, 20),
+        },
+        "policy_lapsed": {"policy_id": "P000000002", "reason": "premium_not_paid"},
+        "policy_cancelled": {"policy_id": "P000000003", "reason": "cooling_off"},
+    },
+    UNDERWRITING: {
+        "application_submitted": {
+            "application_id": "AP000000001",
+            "quote_id": "Q000000001",
+            "product_line": "health",
+            "product_code": "HLT-CI",
+            "sum_assured": Decimal("500000"),
+        },
+        "evidence_requested": {"application_id": "AP000000001", "evidence_type": "medical_report"},
+        "application_decided": {
+            "application_id": "AP000000001",
+            "decision": "rated",
+            "risk_class": "substandard",
+            "extra_premium_pct": 50,
+        },
+    },
+    CLAIMS: {
+        "claim_reported": {
+            "claim_id": "CL000000001",
+            "policy_id": "P000000001",
+            "product_line": "health",
+            "claim_type": "outpatient",
+            "incident_date": date(2026, 2, 1),
+            "claimed_amount": Decimal("1234.50"),
+            "provider_id": "HOSP-0007",
+        },
+        "claim_accepted": {"claim_id": "CL000000001", "policy_id": "P000000001"},
+        "documents_requested": {
+            "claim_id": "CL000000001",
+            "policy_id": "P000000001",
+            "requested_documents": ["invoice", "medical_record"],
+        },
+        "claim_assessed": {
+            "claim_id": "CL000000001",
+            "policy_id": "P000000001",
+            "assessed_amount": Decimal("1100.00"),
+        },
+        "claim_paid": {
+            "claim_id": "CL000000001",
+            "policy_id": "P000000001",
+            "paid_amount": Decimal("1100.00"),
+        },
+        "claim_rejected": {
+            "claim_id": "CL000000002",
+            "policy_id": "P000000001",
+            "rejection_reason": "waiting_period",
+        },
+        "claim_closed": {"claim_id": "CL000000001", "policy_id": "P000000001"},
+    },
+    SERVICING: {
+        "inquiry_opened": {
+            "case_id": "SV000000001",
+            "case_kind": "inquiry",
+            "channel": "phone",
+            "category": "coverage",
+            "policy_id": "P000000001",
+        },
+        "inquiry_responded": {"case_id": "SV000000001", "case_kind": "inquiry"},
+        "inquiry_resolved": {"case_id": "SV000000001", "case_kind": "inquiry"},
+        "complaint_opened": {
+            "case_id": "SV000000002",
+            "case_kind": "complaint",
+            "channel": "wechat",
+            "category": "claim_delay",
+            "claim_id": "CL000000001",
+        },
+        "complaint_resolved": {"case_id": "SV000000002", "case_kind": "complaint"},
+        "policy_change_requested": {
+            "case_id": "SV000000003",
+            "case_kind": "policy_change",
+            "policy_id": "P000000001",
+            "category": "address_change",
+        },
+        "policy_change_completed": {
+            "case_id": "SV000000003",
+            "case_kind": "policy_change",
+            "policy_id": "P000000001",
+        },
+        "survey_answered": {
+            "case_id": "SV000000004",
+            "case_kind": "survey",
+            "nps_score": 9,
+            "related_case_id": "SV000000001",
+        },
+    },
+}
+
+
+def input_samples() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    n = 0
+    for topic, types in DOMAIN_FIELDS.items():
+        for event_type, fields in types.items():
+            n += 1
+            out.append((topic, {**_envelope(topic, event_type, n), **fields}))
+    return out
+
+
+def output_samples() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            CUSTOMER_PROFILE,
+            {
+                "customer_id": "C0000001",
+                "person_key": "9f" * 32,
+                "segment": "standard",
+                "policies": {
+                    "active_count": 2,
+                    "product_lines": ["health", "life"],
+                    "total_annual_premium": Decimal("4109.55"),
+                    "total_sum_assured": Decimal("3000000"),
+                    "next_renewal_due": date(2026, 3, 20),
+                },
+                "underwriting": {
+                    "latest_decision": "rated",
+                    "rated": True,
+                    "exclusion": False,
+                    "pending_applications": 0,
+                },
+                "claims": {
+                    "total": 3,
+                    "open": 1,
+                    "paid_amount": Decimal("1100"),
+                    "last_claim_at": T0,
+                    "count_30d": 1,
+                    "count_90d": 2,
+                    "count_365d": 3,
+                },
+                "servicing": {
+                    "open_inquiries": 0,
+                    "complaints_90d": 1,
+                    "last_nps": 9,
+                    "last_contact_at": T0,
+                },
+                "sla_breaches_90d": 1,
+                "anomaly_flags": ["early_claim"],
+                "first_seen_at": T0 - timedelta(days=300),
+                "last_event_at": T0,
+                "version": 17,
+            },
+        ),
+        (
+            SLA_BREACH,
+            {
+                "breach_id": "b-1",
+                "rule": "claim_acceptance",
+                "segment": "standard",
+                "customer_id": "C0000001",
+                "subject_id": "CL000000001",
+                "started_at": T0,
+                "deadline_at": T0 + timedelta(days=3),
+                "status": "completed_late",
+                "detected_at": T0 + timedelta(days=4),
+                "completed_at": T0 + timedelta(days=4),
+                "duration_seconds": 4 * 86400,
+                "limit_seconds": 3 * 86400,
+            },
+        ),
+        (
+            SLA_OUTCOME,
+            {
+                "outcome_id": "o-1",
+                "rule": "inquiry_first_response",
+                "segment": "standard",
+                "customer_id": "C0000001",
+                "subject_id": "SV000000001",
+                "started_at": T0,
+                "deadline_at": T0 + timedelta(hours=12),
+                "status": "met",
+                "detected_at": T0 + timedelta(hours=1),
+                "completed_at": T0 + timedelta(hours=1),
+                "duration_seconds": 3600,
+                "limit_seconds": 43200,
+            },
+        ),
+        (
+            CLAIM_ANOMALY,
+            {
+                "anomaly_id": "a-1",
+                "kind": "provider_spike",
+                "subject_type": "provider",
+                "subject_id": "HOSP-0007",
+                "window_start": T0,
+                "window_end": T0 + timedelta(days=1),
+                "observed": 18.0,
+                "expected": 0.6,
+                "score": 22.5,
+                "evidence_claim_ids": ["CL000000001", "CL000000002"],
+                "detected_at": T0,
+            },
+        ),
+        (
+            DEAD_LETTER,
+            {
+                "value": b"\xc3\x01garbage",
+                "key": b"C0000001",
+                "topic": "insurance.claims.v1",
+                "partition": 3,
+                "offset": 42,
+                "reason": "field '$': truncated",
+                "error_kind": "malformed",
+                "field": "$",
+                "received_at": T0,
+            },
+        ),
+    ]
+
+
+def test_samples_cover_every_event_type_of_every_input_schema() -> None:
+    for topic in INPUT_TOPICS:
+        declared = set(CODEC.schema(topic).event_types)
+        assert declared == set(DOMAIN_FIELDS[topic]), topic
+    assert {t for t, _ in output_samples()} >= set(ALL_TOPICS) - set(INPUT_TOPICS)
+
+
+def test_fingerprint_is_crc64_avro_as_specified() -> None:
+    # Avro specification test vectors (share/test/data/schema-tests.txt)
+    assert rabin_fingerprint(b'"null"') == 7195948357588979594
+    for topic in ALL_TOPICS:
+        schema = CODEC.schema(topic)
+        assert schema.fingerprint.to_bytes(8, "little").hex() == fastavro_fingerprint(
+            to_parsing_canonical_form(schema.parsed), "CRC-64-AVRO"
+        )
+        assert schema.header == b"\xc3\x01" + schema.fingerprint.to_bytes(8, "little")
+
+
+def test_single_object_encoding_is_header_plus_plain_avro() -> None:
+    """A consumer with only the .avsc file and fastavro can read our bytes, and vice versa."""
+    for topic, event in input_samples() + output_samples():
+        schema = CODEC.schema(topic)
+        data = CODEC.encode(topic, event)
+        assert data[:10] == schema.header
+        assert read_header(data) == schema.fingerprint
+        plain = schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+        assert plain == CODEC.validate(topic, event)
+        buf = io.BytesIO()
+        schemaless_writer(buf, schema.parsed, CODEC.validate(topic, event))
+        assert data[10:] == buf.getvalue(), f"compiled encoder differs from fastavro on {topic}"
+
+
+def test_compiled_encoder_and_decoder_match_fastavro_on_generated_events() -> None:
+    from streams.generator import GeneratorConfig, generate_events
+
+    seen = 0
+    for ev in generate_events(GeneratorConfig(customers=300, days=10, seed=7)):
+        if ev.value is None:
+            continue
+        schema = CODEC.schema(ev.topic)
+        buf = io.BytesIO()
+        schemaless_writer(buf, schema.parsed, ev.value)
+        data = schema.encode_unchecked(ev.value)
+        assert data[10:] == buf.getvalue(), ev.value
+        expected = schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+        assert schema.decoder is not None
+        assert schema.decoder(data, 10) == (expected, len(data))
+        seen += 1
+    assert seen > 500
+    for topic, event in output_samples():
+        schema = CODEC.schema(topic)
+        data = CODEC.encode(topic, event)
+        expected = schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+        assert schema.decoder is not None
+        assert schema.decoder(data, 10) == (expected, len(data))
+
+
+def test_damaged_records_are_refused_never_crash() -> None:
+    """Random damage to valid records: either a clean refusal or (rarely) a valid event."""
+    rng = random.Random(2026)
+    kinds: Counter[str] = Counter()
+    for topic, event in input_samples() + output_samples():
+        good = CODEC.encode(topic, event)
+        for _ in range(150):
+            data = bytearray(good)
+            action = rng.randrange(3)
+            if action == 0:
+                for _ in range(rng.randint(1, 3)):
+                    i = rng.randrange(10, len(data))
+                    data[i] = rng.randrange(256)
+            elif action == 1:
+                del data[rng.randrange(10, len(data)) :]
+            else:
+                data[rng.randrange(10, len(data)) : rng.randrange(10, len(data))] = rng.randbytes(4)
+            try:
+                decoded = CODEC.decode(topic, bytes(data))
+            except EventValidationError as exc:
+                kinds[exc.kind] += 1
+            else:
+                assert set(decoded) == set(CODEC.schema(topic).field_names)
+                kinds["accepted"] += 1
+    assert kinds[MALFORMED] > 500
+
+
+@pytest.mark.parametrize("encoding", ["avro", "json"])
+def test_every_event_type_round_trips_through_kafka(hub: Settings, encoding: str) -> None:
+    samples = input_samples() + ([] if encoding == "json" else output_samples())
+    key_of = {
+        CUSTOMER_PROFILE: "customer_id",
+        SLA_BREACH: "customer_id",
+        SLA_OUTCOME: "customer_id",
+        CLAIM_ANOMALY: "subject_id",
+    }
+    # a fresh topic per encoding keeps the read-back exact
+    s = dataclasses.replace(
+        hub,
+        kafka=dataclasses.replace(hub.kafka, topic_prefix=hub.kafka.topic_prefix + encoding + "."),
+    )
+    create_topics(s)
+    try:
+        with EventPublisher(s) as pub:
+            for topic, event in samples:
+                if topic in INPUT_TOPICS:
+                    pub.publish(topic, event, encoding=encoding)
+                else:
+                    key = event.get(key_of.get(topic, ""), "C0000001")
+                    pub.publish_raw(topic, CODEC.encode(topic, event), key=key)
+        received = list(consume(s, list(ALL_TOPICS), idle_timeout_s=20))
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
+        admin.delete_topics([topic_name(t, s) for t in ALL_TOPICS])
+        admin.close()
+    assert [r for r in received if r.error is not None] == []
+    assert len(received) == len(samples)
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for rec in received:
+        assert rec.value is not None
+        by_topic.setdefault(rec.topic, []).append(rec.value)
+        if rec.topic in INPUT_TOPICS:
+            assert rec.key == rec.value["customer_id"]
+            if encoding == "json":
+                assert rec.raw is not None and rec.raw.startswith(b"{")
+            else:
+                assert rec.raw is not None and rec.raw[:2] == b"\xc3\x01"
+            # keyed like the Java client: a customer is on the same partition everywhere
+            assert rec.key is not None
+            assert rec.partition == partition_for(rec.key.encode(), s.kafka.input_partitions)
+    for topic, event in samples:
+        expected = CODEC.validate(topic, event)
+        assert expected in by_topic[topic], f"{topic} {event.get('event_type')} did not round-trip"
+    types = {v["event_type"] for t in INPUT_TOPICS for v in by_topic[t]}
+    assert types == {e for t in INPUT_TOPICS for e in DOMAIN_FIELDS[t]}
+
+
+def test_json_and_avro_decode_to_the_same_event() -> None:
+    for topic, event in input_samples():
+        from_avro = CODEC.decode(topic, CODEC.encode(topic, event))
+        from_json = CODEC.decode(topic, CODEC.encode_json(topic, event))
+        assert from_avro == from_json
+        # what a source writes by hand: epoch milliseconds and numbers as text
+        hand = to_jsonable(CODEC.validate(topic, event))
+        hand["occurred_at"] = int(event["occurred_at"].timestamp() * 1000)
+        assert CODEC.decode(topic, json.dumps(hand).encode()) == from_avro
+
+
+def test_timestamps_accept_iso_with_offset_and_epoch_millis() -> None:
+    base = dict(input_samples()[0][1])
+    for raw, expected in [
+        ("2026-02-03T09:30:15.123Z", T0),
+        ("2026-02-03T17:30:15.123+08:00", T0),
+        ("2026-02-03T09:30:15.123456Z", T0),  # truncated to milliseconds
+        (1770111015123, T0),
+    ]:
+        event = to_jsonable(CODEC.validate(SALES, base))
+        event["occurred_at"] = raw
+        decoded = CODEC.decode(SALES, json.dumps(event).encode())
+        assert decoded["occurred_at"] == expected
+        assert decoded["occurred_at"].tzinfo is not None
+    aware = T0.astimezone(timezone(timedelta(hours=8)))
+    assert CODEC.validate(SALES, {**base, "occurred_at": aware})["occurred_at"] == T0
+
+
+INVALID = [
+    # (topic, change, field, words in the problem, kind)
+    (CLAIMS, {"claimed_amount": "lots"}, "claimed_amount", "not a decimal", SCHEMA_INVALID),
+    (
+        CLAIMS,
+        {"claimed_amount": Decimal("10.005")},
+        "claimed_amount",
+        "decimal places",
+        SCHEMA_INVALID,
+    ),
+    (
+        CLAIMS,
+        {"claimed_amount": Decimal("-5")},
+        "claimed_amount",
+        "below the minimum",
+        SCHEMA_INVALID,
+    ),
+    (CLAIMS, {"claimed_amount": "1e30"}, "claimed_amount", "precision of 18", SCHEMA_INVALID),
+    (
+        CLAIMS,
+        {"claim_type": None},
+        "claim_type",
+        "required for event_type 'claim_reported'",
+        SCHEMA_INVALID,
+    ),
+    (
+        CLAIMS,
+        {"event_type": "claim_teleported"},
+        "event_type",
+        "unknown event type",
+        UNKNOWN_EVENT_TYPE,
+    ),
+    (CLAIMS, {"customer_id": ""}, "customer_id", "must not be empty", SCHEMA_INVALID),
+    (CLAIMS, {"customer_id": None}, "customer_id", "must not be null", SCHEMA_INVALID),
+    (
+        CLAIMS,
+        {"occurred_at": "2026-02-03T09:30:15"},
+        "occurred_at",
+        "no UTC offset",
+        SCHEMA_INVALID,
+    ),
+    (CLAIMS, {"occurred_at": "yesterday"}, "occurred_at", "not an ISO-8601", SCHEMA_INVALID),
+    (CLAIMS, {"product_line": "pets"}, "product_line", "not one of", SCHEMA_INVALID),
+    (
+        CLAIMS,
+        {"incident_date": "01/02/2026"},
+        "incident_date",
+        "not an ISO-8601 date",
+        SCHEMA_INVALID,
+    ),
+    (CLAIMS, {"claimed_amout": 5}, "claimed_amout", "unknown field", SCHEMA_INVALID),
+    (
+        CLAIMS,
+        {"requested_documents": ["invoice", 7]},
+        "requested_documents[1]",
+        "expected a string",
+        SCHEMA_INVALID,
+    ),
+    (SERVICING, {"nps_score": 11}, "nps_score", "above the maximum", SCHEMA_INVALID),
+    (SERVICING, {"nps_score": 8.5}, "nps_score", "expected an integer", SCHEMA_INVALID),
+    (SERVICING, {"case_kind": "complaint"}, "case_kind", "must be 'survey'", SCHEMA_INVALID),
+    (
+        SALES,
+        {"id_number": None},
+        "id_number",
+        "required for event_type 'policy_issued'",
+        SCHEMA_INVALID,
+    ),
+    (SALES, {"event_id": 42}, "event_id", "expected a string", SCHEMA_INVALID),
+    (UNDERWRITING, {"decision": "maybe"}, "decision", "not one of", SCHEMA_INVALID),
+]
+
+
+def _sample(topic: str, event_type: str | None = None) -> dict[str, Any]:
+    for t, event in input_samples():
+        if t == topic and (event_type is None or event["event_type"] == event_type):
+            return dict(event)
+    raise KeyError(topic)
+
+
+@pytest.mark.parametrize(("topic", "change", "field", "problem", "kind"), INVALID)
+def test_invalid_events_are_refused_naming_field_and_problem(
+    topic: str, change: dict[str, Any], field: str, problem: str, kind: str
+) -> None:
+    event_type = {
+        CLAIMS: "claim_reported",
+        SERVICING: "survey_answered",
+        SALES: "policy_issued",
+        UNDERWRITING: "application_decided",
+    }[topic]
+    event = {**_sample(topic, event_type), **change}
+    for attempt in (
+        lambda: CODEC.encode(topic, event),
+        lambda: CODEC.encode_json(topic, event),
+        lambda: CODEC.decode(topic, json.dumps(to_jsonable(event)).encode()),
+    ):
+        with pytest.raises(EventValidationError) as info:
+            attempt()
+        err = info.value
+        assert err.field == field
+        assert problem in err.problem
+        assert err.kind == kind
+        assert err.topic == topic
+        assert f"field '{field}'" in str(err) and problem in str(err)
+
+
+def test_publisher_refuses_invalid_event_before_sending(hub: Settings) -> None:
+    with EventPublisher(hub) as pub:
+        with pytest.raises(EventValidationError) as info:
+            pub.publish(CLAIMS, {**_sample(CLAIMS, "claim_paid"), "paid_amount": None})
+        assert info.value.field == "paid_amount"
+        assert pub.sent == {}
+
+
+def test_unchecked_encode_still_names_the_field() -> None:
+    event = {**_sample(CLAIMS, "claim_reported"), "claimed_amount": "x"}
+    with pytest.raises(EventValidationError) as info:
+        CODEC.encode(CLAIMS, event, validate=False)
+    assert info.value.field == "claimed_amount"
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "problem"),
+    [
+        (b"", MALFORMED, "neither Avro"),
+        (b"hello", MALFORMED, "neither Avro"),
+        (b"\xc3\x01\x00", MALFORMED, "truncated single-object header"),
+        (b'{"event_id": "\xff"}', MALFORMED, "not valid UTF-8"),
+        (b"{not json", MALFORMED, "not valid JSON"),
+        (b'{"x": NaN}', MALFORMED, "not valid JSON"),
+        (b"\xc3\x01" + bytes(8) + b"\x02", UNKNOWN_SCHEMA, "unknown writer schema"),
+    ],
+)
+def test_malformed_bytes_are_refused_by_kind(data: bytes, kind: str, problem: str) -> None:
+    with pytest.raises(EventValidationError) as info:
+        CODEC.decode(CLAIMS, data)
+    assert info.value.kind == kind
+    assert info.value.field == "$"
+    assert problem in info.value.problem
+
+
+def test_avro_damage_is_detected() -> None:
+    good = CODEC.encode(CLAIMS, _sample(CLAIMS, "claim_reported"))
+    with pytest.raises(EventValidationError) as info:
+        CODEC.decode(CLAIMS, good[:-4])
+    assert info.value.kind == MALFORMED
+    with pytest.raises(EventValidationError) as info:
+        CODEC.decode(CLAIMS, good + b"\x00\x00")
+    assert info.value.kind == MALFORMED and "left over" in info.value.problem
+    # a record of another topic on this topic is caught by its fingerprint
+    sales = CODEC.encode(SALES, _sample(SALES))
+    with pytest.raises(EventValidationError) as info:
+        CODEC.decode(CLAIMS, sales)
+    assert info.value.kind == UNKNOWN_SCHEMA and SALES in info.value.problem
+    # Avro-encodable but against the contract: unknown type, empty required id
+    unknown = CODEC.encode(
+        CLAIMS, {**_sample(CLAIMS, "claim_closed"), "event_type": "claim_escalated"}, validate=False
+    )
+    with pytest.raises(EventValidationError) as info:
+        CODEC.decode(CLAIMS, unknown)
+    assert info.value.kind == UNKNOWN_EVENT_TYPE
+    assert CODEC.decode(CLAIMS, unknown, validate=False)["event_type"] == "claim_escalated"
+
+
+def test_every_schema_file_is_a_known_topic_and_documented() -> None:
+    registry = default_registry()
+    assert set(registry.topics()) == set(ALL_TOPICS)
+    for topic in ALL_TOPICS:
+        schema = registry.current(topic).schema
+        assert schema["doc"], topic
+        names = [f["name"] for f in schema["fields"]]
+        if topic in INPUT_TOPICS:
+            assert names[:5] == ["event_id", "event_type", "customer_id", "occurred_at", "source"]
+            for rule in schema["event_types"].values():
+                assert set(rule["required"]) <= set(names)
+
+    def field_names(schema: Any) -> set[str]:
+        names: set[str] = set()
+        if isinstance(schema, dict):
+            for f in schema.get("fields", ()):
+                names.add(f["name"])
+                names |= field_names(f["type"])
+        elif isinstance(schema, list):
+            for branch in schema:
+                names |= field_names(branch)
+        return names
+
+    profile_fields = field_names(registry.current(CUSTOMER_PROFILE).schema)
+    assert "person_key" in profile_fields
+    for personal in ("customer_name", "name", "phone", "id_number"):
+        assert personal not in profile_fields, "the profile never carries personal data in clear"
