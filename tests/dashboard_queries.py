@@ -33,10 +33,6 @@ GRAFANA_VARIABLES = {
     "$__range_s": "3600",
 }
 
-# Announced, not yet exported everywhere: the consumer-lag gauges of the worker and the sink.
-ANNOUNCED_METRICS = {"hub_worker_consumer_lag", "hub_sink_consumer_lag"}
-
-
 def dashboards() -> dict[str, dict[str, Any]]:
     """docker/grafana/dashboards/NAME.json by NAME."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
@@ -84,12 +80,12 @@ def recorded_names() -> set[str]:
 
 
 def known_metrics() -> set[str]:
-    """Series names the worker and the sink export (from their registries) or are announced."""
+    """Series names the worker and the sink export (read from their registries)."""
     from sinks.clickhouse.sink import SinkMetrics
     from streams.metrics import WorkerMetrics
 
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
-    names = set(ANNOUNCED_METRICS)
+    names: set[str] = set()
     for registry in (WorkerMetrics().registry, SinkMetrics().registry):
         for family in registry.collect():
             for suffix in suffixes.get(family.type, [""]):

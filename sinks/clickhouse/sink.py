@@ -75,6 +75,7 @@ _DATA_EXCEPTIONS = (
 )
 #: Above this many months in one INSERT, split it (current ClickHouse refuses >100 partitions).
 MAX_PARTITIONS_PER_INSERT = 90
+LAG_REPORT_SECONDS = 5.0
 _MONTH_SPAN_SAFE_S = 80 * 28 * 86_400
 
 
@@ -159,6 +160,12 @@ class SinkMetrics:
         self.clickhouse_up = Gauge(
             "hub_sink_clickhouse_up",
             "1 when the last INSERT attempt reached ClickHouse",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "hub_sink_consumer_lag",
+            "Records not yet landed and committed, per topic and partition",
+            ["topic", "partition"],
             registry=r,
         )
 
@@ -295,6 +302,8 @@ class ClickHouseSink:
         self.buffers: dict[str, Buffer] = {}
         self.to_commit: dict[TopicPartition, int] = {}
         self.assigned: set[TopicPartition] = set()
+        self._committed: dict[TopicPartition, int] = {}  # last offsets this sink committed
+        self._lag_reported_at = 0.0
         self.stats = SinkStats()
         self._stop = threading.Event()
         self._waiting = False
@@ -378,6 +387,8 @@ class ClickHouseSink:
             if batch:
                 self._last_activity = time.monotonic()
             self.metrics.buffered_rows.set(sum(len(b) for b in self.buffers.values()))
+            if time.monotonic() - self._lag_reported_at >= LAG_REPORT_SECONDS:
+                self._report_lag()
             if exit_when_idle is not None and self._idle_for() >= exit_when_idle:
                 log.info("idle for %.1fs with everything landed: exiting", exit_when_idle)
                 return
@@ -398,6 +409,23 @@ class ClickHouseSink:
                         # the last commit, so the rest of this poll will be delivered again.
                         # Accepting it now could commit past records that never landed.
                         return
+
+    def _report_lag(self) -> None:
+        """High watermark minus committed offset for every partition this sink owns."""
+        consumer = self._consumer
+        assert consumer is not None
+        self._lag_reported_at = time.monotonic()
+        for tp in list(self.assigned):
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            if tp not in self._committed:
+                try:
+                    self._committed[tp] = consumer.committed(tp) or 0
+                except KafkaError:
+                    continue
+            lag = max(0, highwater - self._committed[tp])
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _gauge_buffered(self) -> None:
         rows = sum(len(b) for b in self.buffers.values()) + self._inflight_rows
@@ -687,6 +715,7 @@ class ClickHouseSink:
             log.warning("offset commit failed (%s); will retry with the next flush", exc)
             return
         self.stats.commits += 1
+        self._committed.update({tp: meta.offset for tp, meta in offsets.items()})
         self.to_commit.clear()
 
     def _on_revoked(self, revoked: set[TopicPartition]) -> None:
