@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python logs every connection
+    # kafka-python logs every connection, and warns when its own admin calls block its loop.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     return int(args.func(args, settings))

@@ -105,6 +105,8 @@ def apply_domain_fields(state: CustomerState, e: dict[str, Any], secret: bytes) 
             c["reported_ms"] = min(c["reported_ms"], t)
         if e.get("provider_id"):
             c["provider_id"] = e["provider_id"]
+        if e.get("policy_id"):
+            c["policy_id"] = e["policy_id"]
         if etype == "claim_paid" and e.get("paid_amount") is not None:
             state.paid_total += float(e["paid_amount"]) - c["paid"]
             c["paid"] = float(e["paid_amount"])

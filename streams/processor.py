@@ -53,6 +53,11 @@ class CustomerProcessor:
             self._emit_outcome(res, outcome)
         if event["domain"] == "claims" and event["event_type"] == "claim_reported":
             self._claim_reported(res, event)
+        elif event["domain"] == "sales" and event.get("policy_start") is not None:
+            # The policy may be read after its claims (another topic): check them now.
+            for cid, claim in state.claims.items():
+                if claim.get("policy_id") == event.get("policy_id"):
+                    self._check_early(res, cid, claim["reported_ms"])
         self._fire(res, watermark_ms)
         prune(state, state.last_event_ms, self.rules.dedup_horizon_ms)
         res.changed = True
@@ -85,14 +90,7 @@ class CustomerProcessor:
     def _claim_reported(self, res: Result, event: dict[str, Any]) -> None:
         state, cfg = res.state, self.anomalies
         claim_id, t = event["claim_id"], event["occurred_at"]
-        policy = state.policies.get(event.get("policy_id") or "")
-        record = early_claim(
-            state.customer_id, claim_id, t, policy.get("start_ms") if policy else None, cfg
-        )
-        if record:
-            record["detected_at"] = t
-            state.anomaly["early_claim"] = {"active": True, "since": t}
-            res.add(ANOMALY, record)
+        self._check_early(res, claim_id, t)
         lines = [
             p.get("product_line") or ""
             for p in state.policies.values()
@@ -113,6 +111,22 @@ class CustomerProcessor:
                 "claim_id": claim_id,
                 "occurred_at": t,
             }
+
+    def _check_early(self, res: Result, claim_id: str, reported_ms: int) -> None:
+        """One early_claim record per claim reported soon after its policy started."""
+        state = res.state
+        claim = state.claims.get(claim_id, {})
+        policy = state.policies.get(claim.get("policy_id") or "")
+        if claim.get("early_flagged") or not policy:
+            return
+        record = early_claim(
+            state.customer_id, claim_id, reported_ms, policy.get("start_ms"), self.anomalies
+        )
+        if record:
+            claim["early_flagged"] = True
+            record["detected_at"] = reported_ms
+            state.anomaly["early_claim"] = {"active": True, "since": reported_ms}
+            res.add(ANOMALY, record)
 
     def _finish(self, res: Result) -> None:
         res.state.version += 1
