@@ -25,14 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kafka.admin import KafkaAdminClient
-
 from schemas import INPUT_TOPICS, Codec
 from streams.generator import GeneratorConfig, InsurerSimulation
 from streams.generator.recording import load, record, replay
 from streams.generator.runner import RunResult, run
 from streams.settings import Settings
-from streams.topics import create_topics
+from streams.topics import create_topics, delete_prefixed_topics
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -44,16 +42,6 @@ def _stats(values: list[float]) -> dict[str, float]:
         "stdev": round(statistics.stdev(values), 1) if len(values) > 1 else 0.0,
         "spread_pct": round(100 * (max(values) - min(values)) / median, 1) if median else 0.0,
     }
-
-
-def _delete(settings: Settings) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
 
 
 def one_run(
@@ -74,7 +62,7 @@ def one_run(
             )
         cpu = time.process_time() - cpu0
     finally:
-        _delete(settings)
+        delete_prefixed_topics(settings)
     return {
         "records": result.records,
         "events": result.ground_truth.total_events,
@@ -138,7 +126,7 @@ def main() -> int:
         ),
         progress=False,
     )
-    _delete(
+    delete_prefixed_topics(
         dataclasses.replace(
             settings, kafka=dataclasses.replace(settings.kafka, topic_prefix="bench-warmup.")
         )

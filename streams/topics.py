@@ -50,6 +50,7 @@ __all__ = [
     "TopicConfigError",
     "TopicSpec",
     "create_topics",
+    "delete_prefixed_topics",
     "describe_topics",
     "logical_name",
     "register",
@@ -321,6 +322,24 @@ def create_topics(
 
 
 # -- CLI --------------------------------------------------------------------------------
+
+
+def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete every topic under the settings' prefix (tests and benchmarks clean up with it).
+
+    Refuses an empty prefix: that would be every topic on the broker.
+    """
+    prefix = settings.kafka.topic_prefix
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = _admin(settings)
+    try:
+        mine = sorted(t for t in admin.list_topics() if t.startswith(prefix))
+        if mine:
+            admin.delete_topics(mine)
+        return mine
+    finally:
+        admin.close()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,13 +5,29 @@ There is no skip: if a service cannot start, every test that needs it errors lou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
 from streams.settings import Settings
 from streams.stack.manager import Stack
 from streams.stack.process import StackError, running_pid, stop
+
+# Topics of harness.isolated(): "t<8 hex>." prefixes and the "hub-test-<8 hex>-" worker ids.
+TEST_TOPIC = re.compile(r"^(t[0-9a-f]{8}\.|hub-test-[0-9a-f]{8}-)")
+
+
+def _delete_test_topics(s: Settings) -> None:
+    """The tests' own topics go at the end of the session, so the broker does not fill up."""
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
+    try:
+        doomed = [t for t in admin.list_topics() if TEST_TOPIC.match(t)]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +43,7 @@ def settings() -> Iterator[Settings]:
     if bad:
         pytest.fail(f"unhealthy services: {bad}", pytrace=False)
     yield s
+    _delete_test_topics(s)
     # Stop what this session started; a stack the developer had running stays up.
     for svc in reversed(stack.services):
         if svc.name not in already:

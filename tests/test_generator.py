@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kafka.admin import KafkaAdminClient
 
 from schemas import CLAIMS, INPUT_TOPICS, SALES, SERVICING, Codec, default_registry
 from streams.anomaly.detect import AnomalyConfig
@@ -49,7 +48,7 @@ from streams.processor import BREACH, OUTCOME, CustomerProcessor
 from streams.publish import consume
 from streams.settings import Settings
 from streams.sla.rules import DEFAULT_RULES_FILE, load_rules
-from streams.topics import create_topics
+from streams.topics import create_topics, delete_prefixed_topics
 
 CODEC = Codec()
 SMALL = GeneratorConfig(
@@ -78,22 +77,12 @@ def _prefixed(settings: Settings, name: str) -> Settings:
     return dataclasses.replace(settings, kafka=kafka)
 
 
-def _delete(s: Settings) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(s.kafka.topic_prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
-
-
 @pytest.fixture
 def hub(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
     s = _prefixed(settings, request.node.name[:20].replace("_", "-"))
     create_topics(s)
     yield s
-    _delete(s)
+    delete_prefixed_topics(s)
 
 
 def _fingerprint(events: list[GeneratedEvent]) -> str:

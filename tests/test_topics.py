@@ -17,6 +17,7 @@ from streams.topics import (
     DAY_MS,
     TopicConfigError,
     create_topics,
+    delete_prefixed_topics,
     describe_topics,
     logical_name,
     resolve_topic,
@@ -34,21 +35,11 @@ def _with_prefix(settings: Settings, partitions: int | None = None) -> Settings:
     return dataclasses.replace(settings, kafka=kafka)
 
 
-def _delete(s: Settings) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(s.kafka.topic_prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
-
-
 @pytest.fixture
 def fresh(settings: Settings) -> Iterator[Settings]:
     s = _with_prefix(settings)
     yield s
-    _delete(s)
+    delete_prefixed_topics(s)
 
 
 def _configs(s: Settings, name: str) -> dict[str, str]:
@@ -142,7 +133,7 @@ def test_existing_inputs_must_match_the_configured_count(settings: Settings) -> 
         assert "HUB_INPUT_PARTITIONS is 12" in str(info.value)
         assert "3 partitions" in str(info.value)
     finally:
-        _delete(s)
+        delete_prefixed_topics(s)
 
 
 def test_profile_topic_must_be_compacted(fresh: Settings) -> None:

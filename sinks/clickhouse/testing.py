@@ -24,6 +24,7 @@ from typing import Any
 from streams.settings import Settings
 from streams.stack.clickhouse import ClickHouseService
 from streams.stack.process import StackError, log_tail, start, stop
+from streams.topics import delete_prefixed_topics
 
 
 def free_ports(count: int) -> list[int]:
@@ -199,18 +200,7 @@ def create_hub_topics(settings: Settings) -> None:
 
 def delete_hub_topics(settings: Settings) -> None:
     """Delete every topic under the settings' (test-unique) prefix."""
-    from kafka.admin import KafkaAdminClient
-
-    prefix = settings.kafka.topic_prefix
-    if not prefix:
-        raise ValueError("refusing to delete topics without a prefix")
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="hub-test")
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
+    delete_prefixed_topics(settings)
 
 
 @contextmanager
