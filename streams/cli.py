@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="insurance-hub command line")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue  # a subcommand not built yet
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -39,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # kafka-python logs every connection, and warns when its own admin calls block its loop.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    # kafka-python logs every connection attempt (errors while a broker starts, too); the
+    # hub reports what matters itself.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     return int(args.func(args, settings))
