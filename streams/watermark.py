@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 class PartitionClock:
     topic_max: dict[str, int] = field(default_factory=dict)  # newest event time per topic
     topic_wall: dict[str, int] = field(default_factory=dict)  # wall time of its last record
+    heard: set[str] = field(default_factory=set)  # topics heard from since the last wake-up
     watermark_ms: int = 0
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # heap (deadline, customer)
 
@@ -29,18 +30,24 @@ class PartitionClock:
         """
         return cls(topic_wall=dict.fromkeys(topics, wall_ms))
 
-    def observe(self, topic: str, event_ms: int, wall_ms: int) -> None:
+    def observe(self, topic: str, event_ms: int, wall_ms: int, idle_ms: int) -> None:
+        if self.topic_wall and all(wall_ms - w >= idle_ms for w in self.topic_wall.values()):
+            # Waking up after a quiet spell: a burst may reach one topic before the others,
+            # so wait to hear from each again (or for it to stay quiet), as at start-up.
+            self.heard.clear()
+            self.topic_wall = dict.fromkeys(self.topic_wall, wall_ms)
         if event_ms > self.topic_max.get(topic, 0):
             self.topic_max[topic] = event_ms
         self.topic_wall[topic] = wall_ms
+        self.heard.add(topic)
 
     def candidate(self, wall_ms: int, idle_ms: int, lateness_ms: int) -> int:
         """The watermark the observations allow now (callers keep it monotonic)."""
         active = []
-        for topic, heard in self.topic_wall.items():
-            if wall_ms - heard < idle_ms:
-                if topic not in self.topic_max:
-                    return self.watermark_ms  # not heard from yet: hold
+        for topic, heard_at in self.topic_wall.items():
+            if wall_ms - heard_at < idle_ms:
+                if topic not in self.heard:
+                    return self.watermark_ms  # not heard from since waking up: hold
                 active.append(self.topic_max[topic])
         if active:
             return min(active) - lateness_ms
@@ -50,6 +57,6 @@ class PartitionClock:
         return max(self.topic_max.values()) + idle_for - lateness_ms
 
     def restore(self, topic_max: dict[str, int], watermark_ms: int) -> None:
-        """After a restart: what was saved (every topic still counts as just heard from)."""
+        """After a restart: what was saved (every topic still has to be heard from)."""
         self.topic_max = dict(topic_max)
         self.watermark_ms = watermark_ms

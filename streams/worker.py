@@ -19,6 +19,7 @@ import contextlib
 import heapq
 import json
 import logging
+import shutil
 import time
 from typing import Any
 
@@ -170,6 +171,10 @@ class HubWorker:
         res = self.processor.on_event(state, ev, clock.watermark_ms)
         if res.duplicate:
             self.metrics.duplicates.labels(domain).inc()
+            # Idempotent, and after a crash the first copy's profile may never have left.
+            await self._send(
+                PROFILE, res.state.customer_id, profile_record(res.state, res.state.last_event_ms)
+            )
             return
         self.metrics.events.labels(domain, ev["event_type"]).inc()
         self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
@@ -182,7 +187,7 @@ class HubWorker:
         self.metrics.processing.observe(max(0.0, time.time() - msg.timestamp))
         # Advance event time; what this makes overdue is breached now, in offset order.
         wall = int(time.time() * 1000)
-        clock.observe(msg.topic, t, wall)
+        clock.observe(msg.topic, t, wall, int(self.rules.idle_advance_after_s * 1000))
         await self._advance(msg.partition, wall)
 
     def _clock(self, partition: int) -> PartitionClock:
@@ -223,19 +228,24 @@ class HubWorker:
                     heapq.heappush(clock.deadlines, (due, customer_id))
 
     async def _commit(self, partition: int, res: Result, clock: PartitionClock) -> None:
-        """Write the state once, then send what it produced (the profile last)."""
+        """Send what the change produced, then write the state.
+
+        Outputs go to the producer first and the table's changelog record after them, so a
+        state the changelog holds has had its outputs queued before it (see run(): after a
+        crash the tables are rebuilt from the changelog, not from local RocksDB).
+        """
         state = res.state
         state.partition = partition
-        self.customers[state.customer_id.encode()] = state.dumps()
-        due = next_deadline(state.obligations, state.segment)
-        if due is not None:
-            heapq.heappush(clock.deadlines, (due, state.customer_id))
         for out, record in res.outputs:
             self._count(out, record)
             await self._send(
                 out, state.customer_id if out != ANOMALY else record["subject_id"], record
             )
         await self._send(PROFILE, state.customer_id, profile_record(state, state.last_event_ms))
+        self.customers[state.customer_id.encode()] = state.dumps()
+        due = next_deadline(state.obligations, state.segment)
+        if due is not None:
+            heapq.heappush(clock.deadlines, (due, state.customer_id))
 
     def _count(self, out: str, record: dict[str, Any]) -> None:
         status = record.get("status")
@@ -370,9 +380,21 @@ def run(settings: Settings) -> None:
 
     # uvloop: Faust's per-message cost is mostly event-loop callbacks (measured in bench/).
     mode.loop.use("uvloop")
+    datadir = settings.state_dir / "worker" / settings.worker.worker_id
+    running = datadir.parent / f"{settings.worker.worker_id}.running"
+    if running.exists():
+        # Killed last time: local RocksDB may hold writes whose changelog records and
+        # outputs never reached Kafka. Rebuild the tables from the changelog instead.
+        log.warning("previous run did not stop cleanly: rebuilding tables from the changelog")
+        shutil.rmtree(datadir, ignore_errors=True)
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    running.touch()
     worker = HubWorker(settings)
     worker.metrics.serve(settings.prometheus.metrics_host, settings.prometheus.worker_metrics_port)
-    Worker(worker.app, loglevel="info", quiet=True).execute_from_commandline()
+    try:
+        Worker(worker.app, loglevel="info", quiet=True).execute_from_commandline()
+    finally:
+        running.unlink(missing_ok=True)  # reached on a clean stop (SIGTERM/SIGINT), not on SIGKILL
 
 
 def ensure_worker_topics(settings: Settings) -> None:

@@ -33,6 +33,7 @@ GRAFANA_VARIABLES = {
     "$__range_s": "3600",
 }
 
+
 def dashboards() -> dict[str, dict[str, Any]]:
     """docker/grafana/dashboards/NAME.json by NAME."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
