@@ -125,6 +125,22 @@ def cleanup(s: Settings, extra_groups: Iterable[str] = ()) -> None:
         admin.close()
 
 
+def clean_stale(s: Settings) -> list[str]:
+    """Delete every ``bench-`` topic and consumer group on the broker (what a killed run
+    left behind). Only when no other benchmark is running on this broker."""
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap, client_id="hub-bench")
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith("bench-")]
+        if topics:
+            admin.delete_topics(topics, timeout_ms=30_000)
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith("bench-")]
+        if groups:
+            admin.delete_groups(groups)
+        return topics + groups
+    finally:
+        admin.close()
+
+
 def fresh_database(s: Settings) -> None:
     """An empty hub schema on a *private* ClickHouse server (never the stack's shared one).
 

@@ -397,10 +397,9 @@ def latency_config(quick: bool) -> GeneratorConfig:
     """The default mix over a longer span for fewer customers (a short backfill, enough
     events for the window), with more missing completions (more breaches) and more injected
     claim anomalies than the default, so those percentiles have samples."""
-    days = 180 if quick else 365
     return GeneratorConfig(
-        customers=1500,
-        days=days,
+        customers=800 if quick else 1500,
+        days=365,
         seed=int(time.time()) % 100_000,
         missing_share=0.10,
         high_frequency_claimants=20,

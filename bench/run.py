@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import background_cores, log, stats
+from common import background_cores, clean_stale, log, stats
 from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
 
@@ -140,6 +140,12 @@ def main() -> int:
         help="comma-separated subset of: ceiling, worker, e2e, latency, profile",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--clean",
+        action="store_true",
+        help="only delete every bench- topic and group a killed run left on the broker "
+        "(when no other benchmark runs there), then exit",
+    )
     args = parser.parse_args()
     repeat = args.repeat if args.repeat is not None else (2 if args.quick else 3)
     if repeat < 1:
@@ -155,6 +161,10 @@ def main() -> int:
 
     started = time.monotonic()
     base = Settings.from_env()
+    if args.clean:
+        gone = clean_stale(base)
+        log(f"deleted {len(gone)} topics and groups: {', '.join(gone) or '-'}")
+        return 0
     work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     log(f"work directory {work} (logs of every process)")
     report: dict[str, Any] = {
@@ -249,8 +259,9 @@ def main() -> int:
             def run_profile() -> dict[str, Any]:
                 bg = _quiet(quiet_wait)
                 small = backlog
-                if backlog.records > 12_000:  # cProfile slows the worker ~5x: a smaller run
-                    small = _record(GeneratorConfig(customers=3000), work / "profile.hubrec")
+                size = 1000 if args.quick else 3000  # cProfile slows the worker ~5x
+                if config.customers > size:
+                    small = _record(GeneratorConfig(customers=size), work / "profile.hubrec")
                 log(f"profile: one worker under cProfile, {small.records:,} records")
                 out = profile(base, small, work / "profile")
                 out["background_cores_before"] = bg

@@ -426,6 +426,40 @@ def ensure_worker_topics(settings: Settings) -> None:
         admin.close()
 
 
+def anchor_group_offsets(settings: Settings) -> None:
+    """Give every input partition a committed offset before the first worker starts.
+
+    Observed here: a worker killed before its first commit on a partition, once restarted,
+    did not read that partition again (faust-streaming 0.15.3 / aiokafka 0.14). Committing
+    the log start for partitions the group has never committed leaves nothing to chance.
+    Only possible while the group has no members; a running group has its own commits.
+    """
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
+
+    group = settings.worker.app_id
+    names = [topic_name(f"insurance.{d}.v1", settings.kafka.topic_prefix) for d in DOMAINS]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+        tps = [
+            TopicPartition(t, p)
+            for t in names
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        missing = [tp for tp in tps if tp not in committed or committed[tp].offset < 0]
+        if missing:
+            start = consumer.beginning_offsets(missing)
+            offsets = {tp: OffsetAndMetadata(start[tp], "", -1) for tp in missing}
+            with contextlib.suppress(KafkaError):  # members are active: they commit themselves
+                admin.alter_group_offsets(group, offsets)
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("worker", help="run the streaming worker (profiles, SLAs, anomalies)")
     p.set_defaults(func=_run)
@@ -433,5 +467,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     ensure_worker_topics(settings)
+    anchor_group_offsets(settings)
     run(settings)
     return 0
