@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from schemas import INPUT_TOPICS
 from streams.lag import total_lag
 from streams.settings import Settings
@@ -113,8 +115,12 @@ def wait_until_drained(settings: Settings, timeout_s: float) -> dict[str, float]
                 raise StackError(
                     f"the {name} exited; last lines of {spec.log_file}:\n" + log_tail(spec.log_file)
                 )
-        wlag = total_lag(settings.kafka.bootstrap, settings.worker.app_id, worker_topics)
-        slag = total_lag(settings.kafka.bootstrap, settings.sink.group_id, sink_topics)
+        try:
+            wlag = total_lag(settings.kafka.bootstrap, settings.worker.app_id, worker_topics)
+            slag = total_lag(settings.kafka.bootstrap, settings.sink.group_id, sink_topics)
+        except KafkaError:  # e.g. a new group's coordinator not elected yet: ask again
+            time.sleep(1.0)
+            continue
         if wlag == 0 and "worker" not in done:
             done["worker"] = time.monotonic()
         print(
