@@ -125,6 +125,24 @@ def cleanup(s: Settings, extra_groups: Iterable[str] = ()) -> None:
         admin.close()
 
 
+def wait_for_broker(s: Settings, timeout_s: float = 180) -> bool:
+    """Wait until the broker answers (someone may be restarting the shared stack)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=s.kafka.bootstrap, client_id="hub-bench", request_timeout_ms=5000
+            )
+            try:
+                admin.list_topics()
+                return True
+            finally:
+                admin.close()
+        except Exception:
+            time.sleep(2.0)
+    return False
+
+
 def clean_stale(s: Settings) -> list[str]:
     """Delete every ``bench-`` topic and consumer group on the broker (what a killed run
     left behind). Only when no other benchmark is running on this broker."""

@@ -31,16 +31,18 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import background_cores, clean_stale, log, stats
+from common import background_cores, clean_stale, log, stats, wait_for_broker
 from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
 
@@ -159,6 +161,10 @@ def main() -> int:
     warmup = 6.0 if args.quick else 10.0
     quiet_wait = 10.0 if args.quick else 30.0
 
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")  # unwind: stop processes, delete topics
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     started = time.monotonic()
     base = Settings.from_env()
     if args.clean:
@@ -282,13 +288,22 @@ def main() -> int:
     return 0
 
 
-def _guard(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one part; a failure is recorded in the report and the suite goes on."""
-    try:
-        return fn()
-    except Exception as exc:
-        log(f"{what} FAILED: {type(exc).__name__}: {exc}")
-        return {"error": f"{type(exc).__name__}: {exc}"[:4000]}
+def _guard(what: str, fn: Callable[[], dict[str, Any]], attempts: int = 2) -> dict[str, Any]:
+    """Run one part; retried once after a failure (the shared broker may have been restarted
+    under us), then recorded in the report as failed while the suite goes on."""
+    errors: list[str] = []
+    for attempt in range(attempts):
+        try:
+            out = fn()
+            if errors:
+                out["retried_after"] = errors
+            return out
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}"[:2000])
+            log(f"{what} FAILED (attempt {attempt + 1}/{attempts}): {errors[-1].splitlines()[0]}")
+            if attempt + 1 < attempts and not wait_for_broker(Settings.from_env()):
+                break
+    return {"error": errors[-1], "errors": errors}
 
 
 def _drain_run(
