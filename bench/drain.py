@@ -10,7 +10,7 @@ One drain = one fresh deployment (bench/common.py ``isolated``):
 3. time from the replay's start to the worker's last profile record (its Kafka timestamp;
    committed offsets move only every few seconds, so they are used for "done", not for the
    clock). With the sink, the clock stops when the sink's group has committed every record
-   of every hub topic (polled every 0.25 s).
+   of every hub topic (polled every 0.5 s).
 
 Also measured per worker process: CPU seconds over the drain and RSS before and after.
 """
@@ -83,7 +83,8 @@ class Backlog:
 
 
 def _du(path: Path) -> int:
-    """Bytes under ``path`` (the workers' RocksDB directories: SST files and write-ahead logs)."""
+    """Bytes under ``path``: the running workers' RocksDB directories (SST files and the
+    write-ahead logs that mirror the memtables not yet flushed)."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
@@ -164,7 +165,7 @@ def drain(
             timeout_s,
             "worker lag 0",
             everyone,
-            interval_s=0.5,
+            interval_s=1.0,
         )
         worker_done_mono = time.monotonic()
         machine = load.done()
@@ -199,7 +200,7 @@ def drain(
                 timeout_s,
                 "sink lag 0",
                 everyone,
-                interval_s=0.25,
+                interval_s=0.5,
             )
             e2e_s = time.monotonic() - t0
             out.update(
@@ -314,7 +315,7 @@ def profile(base: Settings, backlog: Backlog, tmp: Path, timeout_s: float = 900)
             timeout_s,
             "profiled worker lag 0",
             [proc],
-            interval_s=0.5,
+            interval_s=1.0,
         )
         seconds = last_timestamp(s, s.kafka.topic_prefix + CUSTOMER_PROFILE) / 1000 - wall0
         rc = proc.stop(timeout=90)
