@@ -31,6 +31,7 @@ from schemas.errors import EventValidationError
 from streams.anomaly.detect import DAY_MS, AnomalyConfig, provider_spike
 from streams.customer import CustomerState, profile_record
 from streams.events import DOMAINS, normalise
+from streams.faust_app import HubApp
 from streams.metrics import WorkerMetrics
 from streams.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
 from streams.settings import Settings
@@ -76,7 +77,7 @@ class HubWorker:
         partitions = settings.kafka.input_partitions
         datadir = settings.state_dir / "worker" / settings.worker.worker_id
         datadir.parent.mkdir(parents=True, exist_ok=True)
-        self.app = faust.App(
+        self.app = HubApp(
             settings.worker.app_id,
             broker=f"kafka://{settings.kafka.bootstrap}",
             store="rocksdb://",
@@ -341,7 +342,9 @@ class HubWorker:
             highwater = self.app.consumer.highwater(tp)
             if highwater is None or highwater < 0:
                 continue
-            done = self.positions.get((tp.topic, tp.partition), 0)
+            done = self.positions.get((tp.topic, tp.partition))
+            if done is None:  # nothing read since the start: where the seek put the consumer
+                done = await self.app.consumer.position(tp) or 0
             lag = max(0, highwater - done)
             self.metrics.consumer_lag.labels(self.domain_of[tp.topic], str(tp.partition)).set(lag)
 
@@ -426,40 +429,6 @@ def ensure_worker_topics(settings: Settings) -> None:
         admin.close()
 
 
-def anchor_group_offsets(settings: Settings) -> None:
-    """Give every input partition a committed offset before the first worker starts.
-
-    Observed here: a worker killed before its first commit on a partition, once restarted,
-    did not read that partition again (faust-streaming 0.15.3 / aiokafka 0.14). Committing
-    the log start for partitions the group has never committed leaves nothing to chance.
-    Only possible while the group has no members; a running group has its own commits.
-    """
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-    from kafka.structs import OffsetAndMetadata
-
-    group = settings.worker.app_id
-    names = [topic_name(f"insurance.{d}.v1", settings.kafka.topic_prefix) for d in DOMAINS]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
-    try:
-        committed = admin.list_group_offsets({group: None}).get(group, {})
-        tps = [
-            TopicPartition(t, p)
-            for t in names
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        missing = [tp for tp in tps if tp not in committed or committed[tp].offset < 0]
-        if missing:
-            start = consumer.beginning_offsets(missing)
-            offsets = {tp: OffsetAndMetadata(start[tp], "", -1) for tp in missing}
-            with contextlib.suppress(KafkaError):  # members are active: they commit themselves
-                admin.alter_group_offsets(group, offsets)
-    finally:
-        consumer.close()
-        admin.close()
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("worker", help="run the streaming worker (profiles, SLAs, anomalies)")
     p.set_defaults(func=_run)
@@ -467,6 +436,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     ensure_worker_topics(settings)
-    anchor_group_offsets(settings)
     run(settings)
     return 0

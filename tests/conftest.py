@@ -6,11 +6,12 @@ There is no skip: if a service cannot start, every test that needs it errors lou
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from kafka.admin import KafkaAdminClient
 
+from sinks.clickhouse.testing import create_hub_topics, delete_hub_topics
 from streams.settings import Settings
 from streams.stack.manager import Stack
 from streams.stack.process import StackError, running_pid, stop
@@ -48,3 +49,18 @@ def settings() -> Iterator[Settings]:
     for svc in reversed(stack.services):
         if svc.name not in already:
             stop(svc.spec)
+
+
+@pytest.fixture
+def topics() -> Iterator[Callable[[Settings], Settings]]:
+    """Create a test's hub topics (under its unique prefix); delete them after the test."""
+    made: list[Settings] = []
+
+    def make(s: Settings) -> Settings:
+        create_hub_topics(s)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        delete_hub_topics(s)

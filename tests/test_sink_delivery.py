@@ -18,18 +18,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from sinks.clickhouse.migrate import migrate, reader_client
 from sinks.clickhouse.sink import lag
 from sinks.clickhouse.testing import (
     PrivateServer,
-    create_hub_topics,
-    delete_hub_topics,
     isolated,
     private_server,
     publish_generated,
@@ -40,21 +36,6 @@ from streams.generator import GeneratorConfig
 from streams.settings import Settings
 
 SINK = [sys.executable, "-m", "sinks.cli", "sink"]
-
-
-@pytest.fixture
-def topics() -> Iterator[Callable[[Settings], Settings]]:
-    """Create a test's hub topics (under its unique prefix); delete them after the test."""
-    made: list[Settings] = []
-
-    def make(s: Settings) -> Settings:
-        create_hub_topics(s)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        delete_hub_topics(s)
 
 
 def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

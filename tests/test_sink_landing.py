@@ -30,8 +30,6 @@ from sinks.clickhouse.sink import (
     lag,
 )
 from sinks.clickhouse.testing import (
-    create_hub_topics,
-    delete_hub_topics,
     isolated,
     private_server,
     publish_events,
@@ -42,21 +40,6 @@ from streams.generator import GeneratorConfig, generate
 from streams.settings import Settings
 
 NOW_MS = int(time.time() * 1000)
-
-
-@pytest.fixture
-def topics() -> Iterator[Callable[[Settings], Settings]]:
-    """Create a test's hub topics (under its unique prefix); delete them after the test."""
-    made: list[Settings] = []
-
-    def make(s: Settings) -> Settings:
-        create_hub_topics(s)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        delete_hub_topics(s)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from harness import HubProcess, isolated, wait_for
 from test_worker_e2e import (
     PROFILE,
@@ -162,11 +161,6 @@ def compare_runs(clean: Outputs, other: Outputs, s: Settings, what: str) -> None
         assert ids_a == ids_b, f"{what}: {records} differ: {ids_a ^ ids_b}"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap: now and then a worker SIGKILLed mid-stream still ends short of the "
-    "uninterrupted run after its restart (1 of 5 runs here); cause not yet pinned down",
-)
 def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -1,0 +1,74 @@
+"""The Faust App the worker runs: faust.App whose consumer seeks stream partitions reliably.
+
+Why: after every rebalance (so after every restart) Faust resumes the partitions and the
+flow, lets its fetcher run, and only then seeks the partitions to their committed offsets.
+Two things went wrong there (faust-streaming 0.15.3 / aiokafka 0.14), both seen as a worker
+SIGKILLed and restarted that never committed some partitions again:
+
+- aiokafka's ``seek_to_committed`` skips partitions whose committed offset is 0 (``if offset
+  and offset > 0``), and nothing seeks a partition with no commit. Such a partition kept the
+  fetch position it reached before the seek, and what was fetched then was never processed.
+- A batch fetched before the seek but delivered after it moved Faust's read offset past the
+  re-fetched records and left a "gap" that made its commits advance one offset per commit.
+
+So this consumer stops the flow before it seeks (Faust resumes it after the seek) and seeks
+every stream partition: to its committed offset, 0 included, or, with no commit, to the log
+start (the worker's ``auto.offset.reset`` is ``earliest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers import aiokafka as driver
+from faust.types import TP
+
+
+async def seek_all_to_committed(
+    consumer: AIOKafkaConsumer, changelogs: frozenset[str]
+) -> dict[Any, int | None]:
+    """Runs in the consumer thread's event loop, as aiokafka's own method would."""
+    committed: dict[Any, int | None] = {}
+    for tp in consumer.assignment():
+        offset = await consumer.committed(tp)
+        committed[tp] = offset
+        if tp.topic in changelogs:
+            # Table recovery positions changelog partitions itself: keep aiokafka's rule.
+            if offset and offset > 0:
+                consumer.seek(tp, offset)
+        elif offset is not None and offset >= 0:
+            consumer.seek(tp, offset)
+        else:
+            await consumer.seek_to_beginning(tp)
+    return committed
+
+
+class _Consumer(driver.Consumer):
+    async def perform_seek(self) -> None:
+        """Records fetched before the seek must not be delivered after it (see above).
+
+        Both of Faust's recovery paths resume the flow themselves once the seek is done.
+        """
+        if self.flow_active:
+            self.stop_flow()
+        await super().perform_seek()
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        thread = self._thread
+        changelogs = frozenset(self.app.tables.changelog_topics)
+        result: Mapping[TP, int] = await thread.call_thread(
+            seek_all_to_committed, thread._ensure_consumer(), changelogs
+        )
+        return result
+
+
+class _Transport(driver.Transport):
+    Consumer = _Consumer
+
+
+class HubApp(faust.App):
+    def _new_transport(self) -> driver.Transport:
+        return _Transport(self.conf.broker_consumer, self)
