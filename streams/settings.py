@@ -83,6 +83,7 @@ class WorkerSettings:
     app_id: str = "insurance-hub-worker"
     worker_id: str = "w1"  # names this process's RocksDB directory; unique per machine
     tick_interval_s: float = 1.0
+    producer_linger_ms: int = 100  # how long output records may wait to share a produce request
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class Settings:
                 app_id=_env_str("HUB_WORKER_APP_ID", w.app_id),
                 worker_id=_env_str("HUB_WORKER_ID", w.worker_id),
                 tick_interval_s=_env_float("HUB_WORKER_TICK_SECONDS", w.tick_interval_s),
+                producer_linger_ms=_env_int("HUB_WORKER_LINGER_MS", w.producer_linger_ms),
             ),
             sink=SinkSettings(
                 group_id=_env_str("HUB_SINK_GROUP_ID", sk.group_id),

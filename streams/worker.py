@@ -88,7 +88,7 @@ class HubWorker:
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=8192,
-            producer_linger_ms=5,
+            producer_linger_ms=settings.worker.producer_linger_ms,
             table_standby_replicas=0,
             # Every topic and table holds bytes; the hub's own codec does the encoding.
             key_serializer="raw",

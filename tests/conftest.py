@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
+from harness import SESSION_TAG
 from kafka.admin import KafkaAdminClient
 
 from sinks.clickhouse.testing import create_hub_topics, delete_hub_topics
@@ -16,12 +17,12 @@ from streams.settings import Settings
 from streams.stack.manager import Stack
 from streams.stack.process import StackError, running_pid, stop
 
-# Topics of harness.isolated(): "t<8 hex>." prefixes and the "hub-test-<8 hex>-" worker ids.
-TEST_TOPIC = re.compile(r"^(t[0-9a-f]{8}\.|hub-test-[0-9a-f]{8}-)")
+# This session's topics from harness.isolated(): "t<tag>." prefixes, "hub-test-<tag>-" app ids.
+TEST_TOPIC = re.compile(rf"^(t{SESSION_TAG}[0-9a-f]{{8}}\.|hub-test-{SESSION_TAG}[0-9a-f]{{8}}-)")
 
 
 def _delete_test_topics(s: Settings) -> None:
-    """The tests' own topics go at the end of the session, so the broker does not fill up."""
+    """This session's topics go at the end of it, so the broker does not fill up."""
     admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
     try:
         doomed = [t for t in admin.list_topics() if TEST_TOPIC.match(t)]

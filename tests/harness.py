@@ -27,9 +27,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Starts every isolated() tag of this pytest session: the session deletes its own topics at
+#: the end (tests/conftest.py) and leaves those of a session running next to it alone.
+SESSION_TAG = uuid.uuid4().hex[:6]
+
+
 def isolated(settings: Settings, tmp: Path, **worker: Any) -> Settings:
     """Settings with a fresh topic prefix, app id and state dir, so tests never collide."""
-    tag = uuid.uuid4().hex[:8]
+    tag = SESSION_TAG + uuid.uuid4().hex[:8]
     return replace(
         settings,
         state_dir=tmp,

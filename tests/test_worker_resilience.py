@@ -23,14 +23,17 @@ from test_worker_e2e import (
     Outputs,
     check_against_ground_truth,
     count_records,
+    metric_values,
     partition_of,
     publish,
     read_outputs,
+    scrape,
     split_backfill,
     wait_settled,
     worker_lag,
 )
 
+from schemas import INPUT_TOPICS
 from streams.generator import GeneratorConfig, generate
 from streams.generator.model import GeneratedEvent
 from streams.settings import Settings
@@ -188,6 +191,21 @@ def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
         join_checked(killed_feed)
         join_checked(clean_feed)
         wait_settled(killed_s, second)
+
+        # Its lag gauge reaches 0 on every input partition, also on those it had nothing new
+        # to read on (counted from where the seek put it, not from offset 0).
+        def lags() -> dict[str, float]:
+            port = killed_s.prometheus.worker_metrics_port
+            return metric_values(scrape(port), "hub_worker_consumer_lag")
+
+        partitions = len(INPUT_TOPICS) * killed_s.kafka.input_partitions
+        wait_for(
+            lambda: len(lags()) == partitions and not any(lags().values()),
+            30,
+            "the restarted worker's hub_worker_consumer_lag at 0",
+            second,
+            show=lambda: str({k: v for k, v in lags().items() if v}),
+        )
         print(
             f"\nSIGKILL after {done} of ~{len(events)} profiles (aimed at {midway(events)}); "
             f"the restarted worker had caught up {time.monotonic() - killed_at:.0f} s later"
