@@ -1,0 +1,75 @@
+"""Worker throughput by producer linger (``HUB_WORKER_LINGER_MS``), side by side (not a test).
+
+Each output record of the worker (profile, breach, outcome, anomaly) and each changelog
+record goes through one aiokafka producer; the linger decides how many share a produce
+request. One backlog is recorded once and drained by a fresh 1-process worker per linger
+value, repetitions interleaved (5, 50, 100, 5, 50, 100, ...) so a noisy minute hits every
+value alike. Reported per value: events/s and CPU µs per event, median (min-max).
+
+    .venv/bin/python bench/bench_linger.py --lingers 5,50,100 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import log, stats, wait_for_broker
+from drain import Backlog, drain
+
+from streams.generator import GeneratorConfig
+from streams.generator.recording import load, record
+from streams.settings import Settings
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lingers", default="5,50,100", help="comma-separated milliseconds")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--customers", type=int, default=6000)
+    args = ap.parse_args()
+    base = Settings.from_env()
+    if not wait_for_broker(base):
+        log("no broker: run `hub stack up` first")
+        return 1
+    lingers = [int(x) for x in args.lingers.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-linger-"))
+    path = work / "backlog.jsonl"
+    record(GeneratorConfig(customers=args.customers, days=30, seed=11), path)
+    backlog = Backlog.of(load(path))
+    log(f"backlog: {backlog.records:,} records, {backlog.customers:,} customers")
+    runs: dict[int, list[dict[str, float]]] = {ms: [] for ms in lingers}
+    for i in range(args.repeat):
+        for ms in lingers:
+            os.environ["HUB_WORKER_LINGER_MS"] = str(ms)  # the worker processes inherit it
+            r = drain(base, backlog, work / f"linger{ms}-{i}")
+            runs[ms].append(r)
+            log(
+                f"linger {ms:>4} ms, run {i + 1}: {r['worker_events_per_s']:,.0f} events/s, "
+                f"{r['worker_cpu_us_per_event']:,.0f} µs CPU/event"
+            )
+    report = {
+        str(ms): {
+            "worker_events_per_s": stats([r["worker_events_per_s"] for r in rs]),
+            "worker_cpu_us_per_event": stats([r["worker_cpu_us_per_event"] for r in rs]),
+        }
+        for ms, rs in runs.items()
+    }
+    print(json.dumps({"records": backlog.records, "lingers_ms": report}, indent=1))
+    for ms, r in report.items():
+        e, c = r["worker_events_per_s"], r["worker_cpu_us_per_event"]
+        log(
+            f"linger {ms:>4} ms: {e['median']:,.0f} events/s ({e['min']:,.0f}-{e['max']:,.0f}), "
+            f"{c['median']:,.0f} µs CPU/event ({c['min']:,.0f}-{c['max']:,.0f}), n={e['n']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
