@@ -61,16 +61,14 @@ class CustomerProcessor:
         self._fire(res, watermark_ms)
         prune(state, state.last_event_ms, self.rules.dedup_horizon_ms)
         res.changed = True
-        self._finish(res)
+        state.version += 1  # and one more per breach: see _emit_outcome
         return res
 
     def on_watermark(self, state: CustomerState, watermark_ms: int) -> Result:
         """Breach what the watermark has made overdue (called for customers with due deadlines)."""
         res = Result(state)
         self._fire(res, watermark_ms)
-        if res.outputs:
-            res.changed = True
-            self._finish(res)
+        res.changed = bool(res.outputs)
         return res
 
     def _fire(self, res: Result, watermark_ms: int) -> None:
@@ -80,6 +78,11 @@ class CustomerProcessor:
     def _emit_outcome(self, res: Result, outcome: engine.Outcome) -> None:
         if outcome.kind == "breached":
             res.state.breach_times.append(outcome.record["deadline_at"])
+            # The version counts events applied plus breaches: the same number whether the
+            # watermark breached an obligation on its own or its late end event did, so a
+            # worker restarted after a crash never gives an older profile a version that
+            # its predecessor had already published.
+            res.state.version += 1
         if outcome.kind in ("breached", "completed_late"):
             res.add(BREACH, outcome.record)
         if outcome.kind in ("met", "completed_late"):
@@ -127,6 +130,3 @@ class CustomerProcessor:
             record["detected_at"] = reported_ms
             state.anomaly["early_claim"] = {"active": True, "since": reported_ms}
             res.add(ANOMALY, record)
-
-    def _finish(self, res: Result) -> None:
-        res.state.version += 1

@@ -31,7 +31,7 @@ from schemas.errors import EventValidationError
 from streams.anomaly.detect import DAY_MS, AnomalyConfig, provider_spike
 from streams.customer import CustomerState, profile_record
 from streams.events import DOMAINS, normalise
-from streams.faust_app import HubApp
+from streams.faust_app import HubApp, HubTable
 from streams.metrics import WorkerMetrics
 from streams.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
 from streams.settings import Settings
@@ -90,6 +90,7 @@ class HubWorker:
             stream_buffer_maxsize=8192,
             producer_linger_ms=settings.worker.producer_linger_ms,
             table_standby_replicas=0,
+            Table=HubTable,  # changelog records acknowledged before offsets are committed
             # Every topic and table holds bytes; the hub's own codec does the encoding.
             key_serializer="raw",
             value_serializer="raw",

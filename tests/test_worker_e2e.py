@@ -497,8 +497,9 @@ def check_against_ground_truth(
         != (first[c], last[c])
     }
     assert not times, f"first/last event times differ: {times}"
-    # version: +1 per event applied, +1 per watermark step that breached something (each
-    # such step sends at least one breach). An event applied twice would show here.
+    # version: +1 per event applied, +1 per breach (at most n_breached: a breach the watermark
+    # fires while the topics are read may be on one topic and not yet on the other). An event
+    # applied twice would show here.
     n_events = Counter(ev.key for ev in valid)
     n_breached = Counter(
         r["customer_id"]
