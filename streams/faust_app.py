@@ -17,9 +17,9 @@ start (the worker's ``auto.offset.reset`` is ``earliest``).
 
 A third gap is in what Faust flushes before it commits offsets: table writes reach Kafka
 through a buffer whose ``flush`` gives up after 0.1 s without a send, so an offset could be
-committed while the changelog record of the state it produced was still in the buffer; a
-crash then lost the event from the state (seen once in CI: a customer's last inquiry
-response missing after the restart). Here every changelog record is tracked until Kafka
+committed while the changelog record of the state it produced was still in the buffer, and
+a crash right then lost the event from the state (found by reading Faust while chasing a
+failed restart; not caught in the act). Here every changelog record is tracked until Kafka
 acknowledged it, and the producer's flush, which Faust awaits before each commit, waits
 for all of them.
 """
