@@ -24,7 +24,6 @@ from common import log, stats, wait_for_broker
 from drain import Backlog, drain
 
 from streams.generator import GeneratorConfig
-from streams.generator.recording import load, record
 from streams.settings import Settings
 
 
@@ -40,10 +39,9 @@ def main() -> int:
         return 1
     lingers = [int(x) for x in args.lingers.split(",")]
     work = Path(tempfile.mkdtemp(prefix="hub-bench-linger-"))
-    path = work / "backlog.jsonl"
-    record(GeneratorConfig(customers=args.customers, days=30, seed=11), path)
-    backlog = Backlog.of(load(path))
-    log(f"backlog: {backlog.records:,} records, {backlog.customers:,} customers")
+    backlog = Backlog.record(
+        GeneratorConfig(customers=args.customers, days=30, seed=11), work / "backlog.hubrec"
+    )
     runs: dict[int, list[dict[str, float]]] = {ms: [] for ms in lingers}
     for i in range(args.repeat):
         for ms in lingers:

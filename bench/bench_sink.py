@@ -35,6 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import stats
+
 from schemas import INPUT_TOPICS, Codec
 from sinks.clickhouse import rows as R
 from sinks.clickhouse.migrate import migrate, writer_client
@@ -48,16 +50,6 @@ from sinks.clickhouse.testing import (
 from streams.generator import GeneratorConfig, InsurerSimulation
 from streams.publish import EventPublisher
 from streams.settings import Settings
-
-
-def _stats(values: list[float], digits: int = 1) -> dict[str, float]:
-    median = statistics.median(values)
-    return {
-        "median": round(median, digits),
-        "min": round(min(values), digits),
-        "max": round(max(values), digits),
-        "spread_pct": round(100 * (max(values) - min(values)) / median, 1) if median else 0.0,
-    }
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -127,8 +119,8 @@ def bench_insert(server: Settings, records: list[tuple[str, str, bytes]], sizes:
                 total += size
             rates.append(total / (time.perf_counter() - started))
             per_insert.append(1000 * statistics.median(durations))
-        out.append({"batch_rows": size, "rows_per_s": _stats(rates, 0),
-                    "ms_per_insert": _stats(per_insert, 2)})  # fmt: skip
+        out.append({"batch_rows": size, "rows_per_s": stats(rates, 0),
+                    "ms_per_insert": stats(per_insert, 2)})  # fmt: skip
         print(f"  insert {size:>6} rows/batch: {out[-1]['rows_per_s']['median']:>9,.0f} rows/s",
               file=sys.stderr)  # fmt: skip
     client.disconnect()
@@ -186,7 +178,7 @@ def bench_drain(server: Settings, records: list[tuple[str, str, bytes]], sizes: 
                 rates.append(stats.rows_inserted / (sink.last_ack - sink.first_record))
             finally:
                 delete_hub_topics(s)
-        out.append({"batch_rows": size, "rows": len(records), "rows_per_s": _stats(rates, 0)})
+        out.append({"batch_rows": size, "rows": len(records), "rows_per_s": stats(rates, 0)})
         print(f"  drain  {size:>6} rows/batch: {out[-1]['rows_per_s']['median']:>9,.0f} rows/s",
               file=sys.stderr)  # fmt: skip
     return out
@@ -261,8 +253,8 @@ def bench_latency(server: Settings, records: list[tuple[str, str, bytes]],
                 delete_hub_topics(s)
         out.append({
             "batch_max_rows": rows, "batch_max_seconds": secs, "rate_per_s": rate,
-            "latency_ms_p50": _stats(p50s, 0), "latency_ms_p99": _stats(p99s, 0),
-            "latency_ms_max": _stats(maxes, 0), "inserts_per_s": _stats(inserts, 2),
+            "latency_ms_p50": stats(p50s, 0), "latency_ms_p99": stats(p99s, 0),
+            "latency_ms_max": stats(maxes, 0), "inserts_per_s": stats(inserts, 2),
         })  # fmt: skip
         p50, p99 = out[-1]["latency_ms_p50"]["median"], out[-1]["latency_ms_p99"]["median"]
         print(f"  latency {rows}:{secs}: p50 {p50:.0f} ms, p99 {p99:.0f} ms", file=sys.stderr)

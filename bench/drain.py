@@ -50,7 +50,8 @@ from harness import env_for
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import CUSTOMER_PROFILE
-from streams.generator.recording import Recording, replay
+from streams.generator import GeneratorConfig
+from streams.generator.recording import Recording, load, record, replay
 from streams.lag import total_lag
 from streams.settings import Settings
 from streams.worker import ensure_worker_topics
@@ -80,6 +81,19 @@ class Backlog:
             keys.add(bytes(data[pos : pos + key_len]))
             pos += key_len + value_len
         return cls(rec, len(keys))
+
+    @classmethod
+    def record(cls, config: GeneratorConfig, path: Path) -> Backlog:
+        """Record a generator run to ``path`` (not published) and load it."""
+        t0 = time.monotonic()
+        record(config, path)
+        backlog = cls.of(load(path))
+        log(
+            f"recorded {backlog.records:,} records, {backlog.customers:,} customers "
+            f"({config.customers:,} customers, {config.days:g} days) "
+            f"in {time.monotonic() - t0:.1f} s"
+        )
+        return backlog
 
 
 def _du(path: Path) -> int:

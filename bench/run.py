@@ -47,7 +47,6 @@ from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
 
 from streams.generator import GeneratorConfig
-from streams.generator.recording import load, record
 from streams.settings import Settings
 from streams.stack.process import running_pid
 
@@ -68,17 +67,6 @@ def _machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
-
-
-def _record(config: GeneratorConfig, path: Path) -> Backlog:
-    t0 = time.monotonic()
-    record(config, path)
-    backlog = Backlog.of(load(path))
-    log(
-        f"recorded {backlog.records:,} records, {backlog.customers:,} customers "
-        f"({config.customers:,} customers, {config.days:g} days) in {time.monotonic() - t0:.1f} s"
-    )
-    return backlog
 
 
 def _quiet(max_wait_s: float) -> float:
@@ -189,7 +177,7 @@ def main() -> int:
     }
     try:
         config = GeneratorConfig(customers=customers)
-        backlog = _record(config, work / "backlog.hubrec")
+        backlog = Backlog.record(config, work / "backlog.hubrec")
         report["backlog"] = {
             "what": "the generator's default mix (backfill of policies in force, then a "
             "simulated month), recorded once and replayed into fresh topics each run",
@@ -267,7 +255,7 @@ def main() -> int:
                 small = backlog
                 size = 1000 if args.quick else 3000  # cProfile slows the worker ~5x
                 if config.customers > size:
-                    small = _record(GeneratorConfig(customers=size), work / "profile.hubrec")
+                    small = Backlog.record(GeneratorConfig(customers=size), work / "profile.hubrec")
                 log(f"profile: one worker under cProfile, {small.records:,} records")
                 out = profile(base, small, work / "profile")
                 out["background_cores_before"] = bg
