@@ -59,6 +59,7 @@ def reset_data(settings: Settings) -> None:
     from kafka import KafkaAdminClient
 
     from sinks.clickhouse.migrate import writer_client
+    from streams.worker import worker_datadir
 
     for name in APPS:
         stop(app_spec(settings, name))
@@ -85,7 +86,7 @@ def reset_data(settings: Settings) -> None:
             time.sleep(5)
     finally:
         admin.close()
-    shutil.rmtree(settings.state_dir / "worker" / settings.worker.worker_id, ignore_errors=True)
+    shutil.rmtree(worker_datadir(settings), ignore_errors=True)
     ch = writer_client(settings, database=None)
     ch.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse.database}")
 

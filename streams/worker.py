@@ -21,6 +21,7 @@ import json
 import logging
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -75,7 +76,7 @@ class HubWorker:
         self.clocks: dict[int, PartitionClock] = {}
         self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input TP
         partitions = settings.kafka.input_partitions
-        datadir = settings.state_dir / "worker" / settings.worker.worker_id
+        datadir = worker_datadir(settings)
         datadir.parent.mkdir(parents=True, exist_ok=True)
         self.app = HubApp(
             settings.worker.app_id,
@@ -174,9 +175,7 @@ class HubWorker:
         if res.duplicate:
             self.metrics.duplicates.labels(domain).inc()
             # Idempotent, and after a crash the first copy's profile may never have left.
-            await self._send(
-                PROFILE, res.state.customer_id, profile_record(res.state, res.state.last_event_ms)
-            )
+            await self._send_profile(res.state)
             return
         self.metrics.events.labels(domain, ev["event_type"]).inc()
         self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
@@ -243,11 +242,14 @@ class HubWorker:
             await self._send(
                 out, state.customer_id if out != ANOMALY else record["subject_id"], record
             )
-        await self._send(PROFILE, state.customer_id, profile_record(state, state.last_event_ms))
+        await self._send_profile(state)
         self.customers[state.customer_id.encode()] = state.dumps()
         due = next_deadline(state.obligations, state.segment)
         if due is not None:
             heapq.heappush(clock.deadlines, (due, state.customer_id))
+
+    async def _send_profile(self, state: CustomerState) -> None:
+        await self._send(PROFILE, state.customer_id, profile_record(state, state.last_event_ms))
 
     def _count(self, out: str, record: dict[str, Any]) -> None:
         status = record.get("status")
@@ -377,6 +379,11 @@ class HubWorker:
             self.providers[provider_id.encode()] = json.dumps(st).encode()
 
 
+def worker_datadir(settings: Settings) -> Path:
+    """This worker's RocksDB directory (one per ``HUB_WORKER_ID`` under the state dir)."""
+    return settings.state_dir / "worker" / settings.worker.worker_id
+
+
 def run(settings: Settings) -> None:
     """Run one worker until it is stopped (SIGTERM/SIGINT)."""
     import mode.loop
@@ -384,7 +391,7 @@ def run(settings: Settings) -> None:
 
     # uvloop: Faust's per-message cost is mostly event-loop callbacks (measured in bench/).
     mode.loop.use("uvloop")
-    datadir = settings.state_dir / "worker" / settings.worker.worker_id
+    datadir = worker_datadir(settings)
     running = datadir.parent / f"{settings.worker.worker_id}.running"
     if running.exists():
         # Killed last time: local RocksDB may hold writes whose changelog records and

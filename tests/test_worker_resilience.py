@@ -199,8 +199,13 @@ def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
             return metric_values(scrape(port), "hub_worker_consumer_lag")
 
         partitions = len(INPUT_TOPICS) * killed_s.kafka.input_partitions
+
+        def all_zero() -> bool:
+            now = lags()
+            return len(now) == partitions and not any(now.values())
+
         wait_for(
-            lambda: len(lags()) == partitions and not any(lags().values()),
+            all_zero,
             30,
             "the restarted worker's hub_worker_consumer_lag at 0",
             second,
