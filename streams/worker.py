@@ -233,7 +233,9 @@ class HubWorker:
 
         Outputs go to the producer first and the table's changelog record after them, so a
         state the changelog holds has had its outputs queued before it (see run(): after a
-        crash the tables are rebuilt from the changelog, not from local RocksDB).
+        crash the tables are rebuilt from the changelog, not from local RocksDB). Queued is
+        not delivered: Kafka keeps no order across partitions, and a crash between the two
+        deliveries loses the outputs (README, "Speed, and what limits it").
         """
         state = res.state
         state.partition = partition
