@@ -6,7 +6,11 @@ request. One backlog is recorded once and drained by a fresh 1-process worker pe
 value, repetitions interleaved (5, 50, 100, 5, 50, 100, ...) so a noisy minute hits every
 value alike. Reported per value: events/s and CPU µs per event, median (min-max).
 
+``--rev REV`` also runs, interleaved with this tree's, the worker of git revision REV (from
+a temporary worktree) at every linger: a change's cost or gain measured side by side.
+
     .venv/bin/python bench/bench_linger.py --lingers 5,50,100 --repeat 3
+    .venv/bin/python bench/bench_linger.py --lingers 100 --rev HEAD~1
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import log, stats, wait_for_broker
+from common import REPO_ROOT, log, stats, wait_for_broker
 from drain import Backlog, drain
 
 from streams.generator import GeneratorConfig
@@ -32,6 +37,7 @@ def main() -> int:
     ap.add_argument("--lingers", default="5,50,100", help="comma-separated milliseconds")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--customers", type=int, default=6000)
+    ap.add_argument("--rev", help="also run this git revision's worker, side by side")
     args = ap.parse_args()
     base = Settings.from_env()
     if not wait_for_broker(base):
@@ -42,28 +48,52 @@ def main() -> int:
     backlog = Backlog.record(
         GeneratorConfig(customers=args.customers, days=30, seed=11), work / "backlog.hubrec"
     )
-    runs: dict[int, list[dict[str, float]]] = {ms: [] for ms in lingers}
-    for i in range(args.repeat):
-        for ms in lingers:
-            os.environ["HUB_WORKER_LINGER_MS"] = str(ms)  # the worker processes inherit it
-            r = drain(base, backlog, work / f"linger{ms}-{i}")
-            runs[ms].append(r)
-            log(
-                f"linger {ms:>4} ms, run {i + 1}: {r['worker_events_per_s']:,.0f} events/s, "
-                f"{r['worker_cpu_us_per_event']:,.0f} µs CPU/event"
+    trees = {"this tree": REPO_ROOT}
+    git = ["git", "-C", str(REPO_ROOT)]
+    if args.rev:
+        trees[args.rev] = work / "rev"
+        subprocess.run(
+            [*git, "worktree", "add", "--detach", str(trees[args.rev]), args.rev], check=True
+        )
+    # Variant labels: "100 ms" for this tree, "100 ms @ REV" for the other.
+    variants = [
+        (f"{ms} ms" + ("" if name == "this tree" else f" @ {name}"), ms, tree)
+        for ms in lingers
+        for name, tree in trees.items()
+    ]
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in variants}
+    try:
+        for i in range(args.repeat):
+            for label, ms, tree in variants:
+                os.environ["HUB_WORKER_LINGER_MS"] = str(ms)  # the worker processes inherit it
+                r = drain(
+                    base,
+                    backlog,
+                    work / f"{label.replace(' ', '').replace('@', '-')}-{i}",
+                    tree=tree,
+                )
+                runs[label].append(r)
+                log(
+                    f"{label}, run {i + 1}: {r['worker_events_per_s']:,.0f} events/s, "
+                    f"{r['worker_cpu_us_per_event']:,.0f} µs CPU/event"
+                )
+    finally:
+        if args.rev:
+            subprocess.run(
+                [*git, "worktree", "remove", "--force", str(trees[args.rev])], check=False
             )
     report = {
-        str(ms): {
+        label: {
             "worker_events_per_s": stats([r["worker_events_per_s"] for r in rs]),
             "worker_cpu_us_per_event": stats([r["worker_cpu_us_per_event"] for r in rs]),
         }
-        for ms, rs in runs.items()
+        for label, rs in runs.items()
     }
-    print(json.dumps({"records": backlog.records, "lingers_ms": report}, indent=1))
-    for ms, r in report.items():
+    print(json.dumps({"records": backlog.records, "rev": args.rev, "runs": report}, indent=1))
+    for label, r in report.items():
         e, c = r["worker_events_per_s"], r["worker_cpu_us_per_event"]
         log(
-            f"linger {ms:>4} ms: {e['median']:,.0f} events/s ({e['min']:,.0f}-{e['max']:,.0f}), "
+            f"{label}: {e['median']:,.0f} events/s ({e['min']:,.0f}-{e['max']:,.0f}), "
             f"{c['median']:,.0f} µs CPU/event ({c['min']:,.0f}-{c['max']:,.0f}), n={e['n']}"
         )
     return 0

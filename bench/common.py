@@ -261,12 +261,21 @@ def worker_ready(proc: HubProcess) -> bool:
 
 
 def start_workers(
-    s: Settings, count: int, logs: Path, env: dict[str, str] | None = None, timeout_s: float = 90
+    s: Settings,
+    count: int,
+    logs: Path,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 90,
+    tree: Path = REPO_ROOT,
 ) -> list[HubProcess]:
-    """``count`` worker processes of one group, returned once they are all ready."""
+    """``count`` worker processes of one group (run from source ``tree``), once all are ready."""
     procs = [
         HubProcess(
-            worker_settings(s, f"w{i + 1}"), ["worker"], logs / f"worker{i + 1}.log", **(env or {})
+            worker_settings(s, f"w{i + 1}"),
+            ["worker"],
+            logs / f"worker{i + 1}.log",
+            cwd=tree,
+            **(env or {}),
         )
         for i in range(count)
     ]

@@ -135,10 +135,12 @@ def drain(
     sink: bool = False,
     timeout_s: float = 900,
     watch: dict[str, int] | None = None,
+    tree: Path = REPO_ROOT,
 ) -> dict[str, Any]:
     """Drain ``backlog`` once; returns rates, CPU and memory of this repetition.
 
     ``watch``: more processes whose CPU use to report (the private ClickHouse server).
+    ``tree``: the source tree the workers run from.
     """
     label = f"w{workers}" + ("s" if sink else "")
     s = isolated(base, tmp, label)
@@ -149,7 +151,7 @@ def drain(
         if sink:
             fresh_database(s)
             sink_proc = HubProcess(s, ["sink", "--no-metrics"], tmp / "sink.log")
-        procs = start_workers(s, workers, tmp)
+        procs = start_workers(s, workers, tmp, tree=tree)
         if sink_proc is not None:
             wait_until(
                 lambda: group_state(s, s.sink.group_id) == ("Stable", 1),

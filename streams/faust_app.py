@@ -22,13 +22,17 @@ a crash right then lost the event from the state (found by reading Faust while c
 failed restart; not caught in the act). Here every changelog record is tracked until Kafka
 acknowledged it, and the producer's flush, which Faust awaits before each commit, waits
 for all of them.
+
+The consumer also remembers the committed offsets it sought to and has committed since, so
+the worker knows which of the outputs kept in its state (streams/outbox.py) can no longer
+be lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer
@@ -37,14 +41,20 @@ from faust.types import TP, CodecArg
 from faust.types.tuples import FutureMessage
 
 
+async def read_committed(consumer: AIOKafkaConsumer) -> dict[Any, int | None]:
+    """The group's committed offset of every assigned partition (None: none committed).
+
+    Runs in the consumer thread's event loop, as aiokafka's own methods would.
+    """
+    return {tp: await consumer.committed(tp) for tp in consumer.assignment()}
+
+
 async def seek_all_to_committed(
     consumer: AIOKafkaConsumer, changelogs: frozenset[str]
 ) -> dict[Any, int | None]:
     """Runs in the consumer thread's event loop, as aiokafka's own method would."""
-    committed: dict[Any, int | None] = {}
-    for tp in consumer.assignment():
-        offset = await consumer.committed(tp)
-        committed[tp] = offset
+    committed = await read_committed(consumer)
+    for tp, offset in committed.items():
         if tp.topic in changelogs:
             # Table recovery positions changelog partitions itself: keep aiokafka's rule.
             if offset and offset > 0:
@@ -57,6 +67,11 @@ async def seek_all_to_committed(
 
 
 class _Consumer(driver.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Next offset to read per (topic, partition), as the group last committed it.
+        self.committed: dict[tuple[str, int], int] = {}
+
     async def perform_seek(self) -> None:
         """Records fetched before the seek must not be delivered after it (see above).
 
@@ -72,7 +87,24 @@ class _Consumer(driver.Consumer):
         result: Mapping[TP, int] = await thread.call_thread(
             seek_all_to_committed, thread._ensure_consumer(), changelogs
         )
+        self._remember(result)
         return result
+
+    async def read_committed(self) -> Mapping[tuple[str, int], int]:
+        """Asks the group coordinator: the recovery that follows a rebalance runs before the
+        seek that would have told."""
+        thread = self._thread
+        self._remember(await thread.call_thread(read_committed, thread._ensure_consumer()))
+        return self.committed
+
+    def _remember(self, committed: Mapping[Any, int | None]) -> None:
+        self.committed.update({(tp.topic, tp.partition): off or 0 for tp, off in committed.items()})
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        done: bool = await super()._commit(offsets)
+        if done:
+            self._remember(offsets)
+        return done
 
 
 class HubTable(faust.Table):
@@ -112,6 +144,15 @@ class _Transport(driver.Transport):
 
 
 class HubApp(faust.App):
+    @property
+    def committed(self) -> Mapping[tuple[str, int], int]:
+        """The group's committed offsets as this worker knows them (from its seeks and commits)."""
+        return cast(_Consumer, self.consumer).committed
+
+    async def read_committed(self) -> Mapping[tuple[str, int], int]:
+        """The committed offsets of every assigned partition, fresh from the group."""
+        return await cast(_Consumer, self.consumer).read_committed()
+
     def _new_transport(self) -> driver.Transport:
         return _Transport(self.conf.broker_consumer, self)
 

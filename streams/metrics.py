@@ -43,6 +43,12 @@ class WorkerMetrics:
         self.anomalies = Counter(
             "hub_worker_anomalies_total", "Claim anomalies detected", ["kind"], registry=r
         )
+        self.outbox_resent = Counter(
+            "hub_worker_outbox_resent_total",
+            "Output records re-sent from the state after taking partitions over (a crash or "
+            "a rebalance), in case their previous owner had not delivered them",
+            registry=r,
+        )  # fmt: skip
         self.profiles = Gauge(
             "hub_worker_profiles", "Customer profiles held by this worker", registry=r
         )

@@ -20,6 +20,7 @@ class PartitionClock:
     heard: set[str] = field(default_factory=set)  # topics heard from since the last wake-up
     watermark_ms: int = 0
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # heap (deadline, customer)
+    saved_wall_ms: int = 0  # wall time this clock was last saved to the worker's table
 
     @classmethod
     def for_topics(cls, topics: list[str], wall_ms: int) -> PartitionClock:

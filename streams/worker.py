@@ -29,11 +29,13 @@ from faust.types import TP
 
 from schemas.codec import Codec
 from schemas.errors import EventValidationError
+from streams import outbox
 from streams.anomaly.detect import DAY_MS, AnomalyConfig, provider_spike
 from streams.customer import CustomerState, profile_record
 from streams.events import DOMAINS, normalise
 from streams.faust_app import HubApp, HubTable
 from streams.metrics import WorkerMetrics
+from streams.outbox import Output, Source
 from streams.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
 from streams.settings import Settings
 from streams.sla.engine import next_deadline
@@ -44,6 +46,7 @@ from streams.watermark import PartitionClock
 log = logging.getLogger("insurance_hub.worker")
 
 MAX_RECORD_BYTES = 1_048_576  # larger input records are dead-lettered, not decoded
+CLOCK_SAVE_INTERVAL_MS = 1000  # a partition's clock is saved to its table this often at most
 OUTPUT_TOPICS = {
     PROFILE: "insurance.customer-profile.v1",
     BREACH: "insurance.sla-breach.v1",
@@ -51,6 +54,7 @@ OUTPUT_TOPICS = {
     ANOMALY: "insurance.claim-anomaly.v1",
 }
 DEAD_LETTER = "insurance.dead-letter.v1"
+PROVIDER_CLAIM = "provider-claim"  # a claim forwarded to the provider agent (an outbox output)
 
 
 def _raw() -> faust.Schema:
@@ -75,6 +79,7 @@ class HubWorker:
         self.processor = CustomerProcessor(self.rules, self.anomaly_cfg, settings.pii_key.encode())
         self.clocks: dict[int, PartitionClock] = {}
         self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input TP
+        self.owned: set[tuple[str, int]] = set()  # partitions assigned at the last rebalance
         partitions = settings.kafka.input_partitions
         datadir = worker_datadir(settings)
         datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +136,8 @@ class HubWorker:
             msg = event.message
             self.positions[(msg.topic, msg.partition)] = msg.offset + 1
             if msg.topic == self.tick_topic_name:
-                await self._on_tick(msg.partition, int(event.value or b"0"))
+                source = (msg.topic, msg.partition, msg.offset)
+                await self._on_tick(source, int(event.value or b"0"))
             else:
                 try:
                     await self._on_input(msg, event.key, event.value)
@@ -172,24 +178,21 @@ class HubWorker:
         if state is None:
             self.metrics.profiles.inc()
         res = self.processor.on_event(state, ev, clock.watermark_ms)
+        source = (msg.topic, msg.partition, msg.offset)
         if res.duplicate:
             self.metrics.duplicates.labels(domain).inc()
             # Idempotent, and after a crash the first copy's profile may never have left.
             await self._send_profile(res.state)
-            return
-        self.metrics.events.labels(domain, ev["event_type"]).inc()
-        self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
-        await self._commit(msg.partition, res, clock)
-        if res.provider_claim:
-            await self.provider_claims.send(
-                key=res.provider_claim["provider_id"].encode(),
-                value=json.dumps(res.provider_claim).encode(),
-            )
-        self.metrics.processing.observe(max(0.0, time.time() - msg.timestamp))
-        # Advance event time; what this makes overdue is breached now, in offset order.
+        else:
+            self.metrics.events.labels(domain, ev["event_type"]).inc()
+            self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
+            await self._commit(source, res, clock)
+            self.metrics.processing.observe(max(0.0, time.time() - msg.timestamp))
+        # Advance event time, a duplicate's too (a replay after a takeover re-reads how far the
+        # topic had got); what this makes overdue is breached now, in offset order.
         wall = int(time.time() * 1000)
         clock.observe(msg.topic, t, wall, int(self.rules.idle_advance_after_s * 1000))
-        await self._advance(msg.partition, wall)
+        await self._advance(source, wall)
 
     def _clock(self, partition: int) -> PartitionClock:
         clock = self.clocks.get(partition)
@@ -198,19 +201,27 @@ class HubWorker:
             self.clocks[partition] = clock
         return clock
 
-    async def _on_tick(self, partition: int, wall_ms: int) -> None:
-        clock = self._clock(partition)
-        await self._advance(partition, wall_ms)
-        self.clock_table[f"p{partition}".encode()] = json.dumps(
-            {"topic_max": clock.topic_max, "watermark_ms": clock.watermark_ms}
-        ).encode()
+    async def _on_tick(self, source: Source, wall_ms: int) -> None:
+        self._clock(source[1])
+        await self._advance(source, wall_ms)
 
-    async def _advance(self, partition: int, wall_ms: int) -> None:
+    async def _advance(self, source: Source, wall_ms: int) -> None:
+        """Breaches are attributed to `source`, the event or tick that moved the watermark."""
+        partition = source[1]
         clock = self.clocks[partition]
         rules = self.rules
         watermark_ms = clock.candidate(
             wall_ms, int(rules.idle_advance_after_s * 1000), rules.allowed_lateness_ms
         )
+        if wall_ms - clock.saved_wall_ms >= CLOCK_SAVE_INTERVAL_MS:
+            # What a worker taking the partition over starts from (see _rebuild).
+            clock.saved_wall_ms = wall_ms
+            self.clock_table[f"p{partition}".encode()] = json.dumps(
+                {
+                    "topic_max": clock.topic_max,
+                    "watermark_ms": max(watermark_ms, clock.watermark_ms),
+                }
+            ).encode()
         if watermark_ms <= clock.watermark_ms:
             return
         clock.watermark_ms = watermark_ms
@@ -222,29 +233,31 @@ class HubWorker:
                 continue
             res = self.processor.on_watermark(state, watermark_ms)
             if res.changed:
-                await self._commit(partition, res, clock)
+                await self._commit(source, res, clock)
             else:  # its deadline moved (segment now known): wait for the new one
                 due = next_deadline(state.obligations, state.segment)
                 if due is not None:
                     heapq.heappush(clock.deadlines, (due, customer_id))
 
-    async def _commit(self, partition: int, res: Result, clock: PartitionClock) -> None:
-        """Send what the change produced, then write the state.
+    async def _commit(self, source: Source, res: Result, clock: PartitionClock) -> None:
+        """Send what the change produced, then write the state with those outputs in its outbox.
 
-        Outputs go to the producer first and the table's changelog record after them, so a
-        state the changelog holds has had its outputs queued before it (see run(): after a
-        crash the tables are rebuilt from the changelog, not from local RocksDB). Queued is
-        not delivered: Kafka keeps no order across partitions, and a crash between the two
-        deliveries loses the outputs (README, "Speed, and what limits it").
+        Kafka keeps no order between the outputs' partitions and the changelog's: the outbox
+        (streams/outbox.py) lets whoever rebuilds this state re-send what may not have arrived.
         """
         state = res.state
-        state.partition = partition
-        for out, record in res.outputs:
-            self._count(out, record)
-            await self._send(
-                out, state.customer_id if out != ANOMALY else record["subject_id"], record
-            )
+        state.partition = source[1]
+        outputs: list[Output] = []
+        for out, rec in res.outputs:
+            self._count(out, rec)
+            outputs.append((out, state.customer_id if out != ANOMALY else rec["subject_id"], rec))
+        if res.provider_claim:
+            outputs.append((PROVIDER_CLAIM, res.provider_claim["provider_id"], res.provider_claim))
+        for output in outputs:
+            await self._emit(*output)
         await self._send_profile(state)
+        state.outbox = outbox.uncommitted(state.outbox, self.app.committed)
+        outbox.record(state.outbox, source, outputs)
         self.customers[state.customer_id.encode()] = state.dumps()
         due = next_deadline(state.obligations, state.segment)
         if due is not None:
@@ -261,6 +274,12 @@ class HubWorker:
             self.metrics.outcome(status, record["rule"], record["segment"])
         elif out == ANOMALY:
             self.metrics.anomalies.labels(record["kind"]).inc()
+
+    async def _emit(self, out: str, key: str, rec: dict[str, Any]) -> None:
+        if out == PROVIDER_CLAIM:
+            await self.provider_claims.send(key=key.encode(), value=json.dumps(rec).encode())
+        else:
+            await self._send(out, key, rec)
 
     async def _send(self, out: str, key: str, record: dict[str, Any]) -> None:
         logical = OUTPUT_TOPICS[out]
@@ -308,27 +327,53 @@ class HubWorker:
     # -- recovery and ticks ---------------------------------------------------------
 
     async def _rebuild(self) -> None:
-        """After a rebalance: deadline heaps and watermarks from the recovered tables."""
-        assigned = {tp.partition for tp in self._assigned(self.tick_topic_name)}
+        """After a rebalance: deadline heaps and watermarks from the recovered tables, and
+        the outputs a previous owner of the partitions may not have delivered."""
+        actives = self.app.assignor.assigned_actives()
+        assigned = {tp.partition for tp in actives if tp.topic == self.tick_topic_name}
+        owned = {(tp.topic, tp.partition) for tp in actives}
+        taken_over, self.owned = owned - self.owned, owned
+        committed = await self.app.read_committed() if taken_over else {}
+        resend: list[Output] = []
         now = int(time.time() * 1000)
-        self.clocks = {p: PartitionClock.for_topics(list(self.domain_of), now) for p in assigned}
+        # A partition kept through the rebalance keeps its clock, which is newer than the
+        # saved copy; one taken over starts from what its previous owner saved.
+        kept = {p: c for p, c in self.clocks.items() if (self.tick_topic_name, p) not in taken_over}
+        self.clocks = {
+            p: kept.get(p) or PartitionClock.for_topics(list(self.domain_of), now) for p in assigned
+        }
         for key, raw in self.clock_table.items():
             p = int(key.decode()[1:])
-            if p in self.clocks:
+            if p in self.clocks and p not in kept:
                 saved = json.loads(raw)
                 self.clocks[p].restore(saved["topic_max"], saved["watermark_ms"])
+        for c in self.clocks.values():
+            c.deadlines = []  # rebuilt from the customers below
         count = 0
         for _, raw in self.customers.items():
             state = CustomerState.loads(raw)
             count += 1
+            resend.extend(outbox.to_resend(state.outbox, committed, taken_over))
             clock = self.clocks.get(state.partition)
             due = next_deadline(state.obligations, state.segment)
             if clock is not None and due is not None:
                 clock.deadlines.append((due, state.customer_id))
         for clock in self.clocks.values():
             heapq.heapify(clock.deadlines)
+        for _, raw in self.providers.items():
+            stored = json.loads(raw).get("outbox", [])
+            resend.extend(outbox.to_resend(stored, committed, taken_over))
+        for output in resend:
+            await self._emit(*output)
         self.metrics.profiles.set(count)
-        log.info("recovered %d customers across partitions %s", count, sorted(assigned))
+        self.metrics.outbox_resent.inc(len(resend))
+        log.info(
+            "re-sent %d records a previous owner may not have delivered; "
+            "recovered %d customers across partitions %s",
+            len(resend),
+            count,
+            sorted(assigned),
+        )
 
     def _assigned(self, topic: str) -> set[TP]:
         return {tp for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
@@ -356,28 +401,35 @@ class HubWorker:
     # -- provider agent -------------------------------------------------------------
 
     async def _provider_agent(self, stream: Any) -> None:
-        async for claim_raw in stream:
-            claim = json.loads(claim_raw)
+        async for event in stream.events():
+            msg = event.message
+            claim = json.loads(event.value)
             provider_id, t = claim["provider_id"], int(claim["occurred_at"])
             raw = self.providers.get(provider_id.encode())
             st: dict[str, Any] = json.loads(raw) if raw else {"days": {}, "ids": {}, "flagged": []}
             day = t // DAY_MS
+            if str(day) in st["days"] and str(day) not in st["ids"]:
+                continue  # older than the ids kept for deduplication: its day is counted
             ids = st["ids"].setdefault(str(day), [])
             if claim["claim_id"] in ids:
                 continue  # forwarded twice after a replay
             ids.append(claim["claim_id"])
             st["days"][str(day)] = len(ids)
             history = {int(d): n for d, n in st["days"].items()}
-            record = provider_spike(provider_id, day, ids, history, self.anomaly_cfg)
-            if record and day not in st["flagged"]:
+            spike = provider_spike(provider_id, day, ids, history, self.anomaly_cfg)
+            outputs: list[Output] = []
+            if spike and day not in st["flagged"]:
                 st["flagged"].append(day)
-                record["detected_at"] = t
-                self.metrics.anomalies.labels(record["kind"]).inc()
-                await self._send(ANOMALY, provider_id, record)
+                spike["detected_at"] = t
+                self.metrics.anomalies.labels(spike["kind"]).inc()
+                outputs.append((ANOMALY, provider_id, spike))
+                await self._send(ANOMALY, provider_id, spike)
             keep = day - self.anomaly_cfg.ps_baseline_days - 2
             st["days"] = {d: n for d, n in st["days"].items() if int(d) >= keep}
             st["ids"] = {d: v for d, v in st["ids"].items() if int(d) >= day - 1}
             st["flagged"] = [d for d in st["flagged"] if d >= keep]
+            st["outbox"] = outbox.uncommitted(st.get("outbox", []), self.app.committed)
+            outbox.record(st["outbox"], (msg.topic, msg.partition, msg.offset), outputs)
             self.providers[provider_id.encode()] = json.dumps(st).encode()
 
 

@@ -71,13 +71,16 @@ def env_for(s: Settings, **extra: str) -> dict[str, str]:
 class HubProcess:
     """`hub <command>` as a child process with its own log file."""
 
-    def __init__(self, s: Settings, command: list[str], log: Path, **extra_env: str) -> None:
+    def __init__(
+        self, s: Settings, command: list[str], log: Path, cwd: Path = REPO_ROOT, **extra_env: str
+    ) -> None:
+        """`cwd`: the source tree to run (bench/bench_linger.py --rev runs an older one)."""
         self.log = log
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *command],
-            cwd=REPO_ROOT,
+            cwd=cwd,
             env=env_for(s, **extra_env),
             stdout=self._fh,
             stderr=subprocess.STDOUT,
