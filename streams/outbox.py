@@ -35,6 +35,15 @@ def uncommitted(outbox: list[list[Any]], committed: Committed) -> list[list[Any]
     return [e for e in outbox if e[2] >= committed.get((e[0], e[1]), 0)]
 
 
+def after_change(
+    outbox: list[list[Any]], committed: Committed, source: Source, outputs: list[Output]
+) -> list[list[Any]]:
+    """The outbox to store with a change: the entries not committed yet, plus this one."""
+    kept = uncommitted(outbox, committed)
+    record(kept, source, outputs)
+    return kept
+
+
 def to_resend(
     outbox: list[list[Any]], committed: Committed, taken_over: set[tuple[str, int]]
 ) -> Iterator[Output]:

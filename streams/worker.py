@@ -137,7 +137,7 @@ class HubWorker:
             self.positions[(msg.topic, msg.partition)] = msg.offset + 1
             if msg.topic == self.tick_topic_name:
                 source = (msg.topic, msg.partition, msg.offset)
-                await self._on_tick(source, int(event.value or b"0"))
+                await self._advance(source, int(event.value or b"0"))
             else:
                 try:
                     await self._on_input(msg, event.key, event.value)
@@ -201,14 +201,10 @@ class HubWorker:
             self.clocks[partition] = clock
         return clock
 
-    async def _on_tick(self, source: Source, wall_ms: int) -> None:
-        self._clock(source[1])
-        await self._advance(source, wall_ms)
-
     async def _advance(self, source: Source, wall_ms: int) -> None:
         """Breaches are attributed to `source`, the event or tick that moved the watermark."""
         partition = source[1]
-        clock = self.clocks[partition]
+        clock = self._clock(partition)
         rules = self.rules
         watermark_ms = clock.candidate(
             wall_ms, int(rules.idle_advance_after_s * 1000), rules.allowed_lateness_ms
@@ -256,8 +252,7 @@ class HubWorker:
         for output in outputs:
             await self._emit(*output)
         await self._send_profile(state)
-        state.outbox = outbox.uncommitted(state.outbox, self.app.committed)
-        outbox.record(state.outbox, source, outputs)
+        state.outbox = outbox.after_change(state.outbox, self.app.committed, source, outputs)
         self.customers[state.customer_id.encode()] = state.dumps()
         due = next_deadline(state.obligations, state.segment)
         if due is not None:
@@ -428,8 +423,12 @@ class HubWorker:
             st["days"] = {d: n for d, n in st["days"].items() if int(d) >= keep}
             st["ids"] = {d: v for d, v in st["ids"].items() if int(d) >= day - 1}
             st["flagged"] = [d for d in st["flagged"] if d >= keep]
-            st["outbox"] = outbox.uncommitted(st.get("outbox", []), self.app.committed)
-            outbox.record(st["outbox"], (msg.topic, msg.partition, msg.offset), outputs)
+            st["outbox"] = outbox.after_change(
+                st.get("outbox", []),
+                self.app.committed,
+                (msg.topic, msg.partition, msg.offset),
+                outputs,
+            )
             self.providers[provider_id.encode()] = json.dumps(st).encode()
 
 

@@ -56,6 +56,14 @@ def test_entries_at_or_after_the_committed_offset_are_kept() -> None:
     assert len(outbox.uncommitted(stored(box), {})) == 3
 
 
+def test_a_change_keeps_the_uncommitted_entries_and_adds_its_own() -> None:
+    box: list[list[object]] = []
+    outbox.record(box, ("claims", 3, 16), [A_BREACH])
+    outbox.record(box, ("claims", 3, 17), [AN_OUTCOME])
+    after = outbox.after_change(stored(box), {("claims", 3): 17}, ("sales", 3, 40), [A_BREACH])
+    assert [e[:3] for e in after] == [["claims", 3, 17], ["sales", 3, 40]]
+
+
 def test_only_partitions_taken_over_are_resent_from_their_committed_offset() -> None:
     box: list[list[object]] = []
     outbox.record(box, ("claims", 3, 16), [A_BREACH])
