@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import random
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ from schemas import (
     EventValidationError,
     default_registry,
     rabin_fingerprint,
+    schema_fingerprint,
     to_jsonable,
 )
 from schemas.fingerprint import read_header
@@ -686,3 +688,240 @@ def test_every_schema_file_is_a_known_topic_and_documented() -> None:
     assert "person_key" in profile_fields
     for personal in ("customer_name", "name", "phone", "id_number"):
         assert personal not in profile_fields, "the profile never carries personal data in clear"
+
+
+# -- bounded strings and safe identifiers ----------------------------------------------------
+
+ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$"
+ID_FIELDS = {
+    "event_id",
+    "customer_id",
+    "source",
+    "quote_id",
+    "policy_id",
+    "application_id",
+    "product_code",
+    "agent_id",
+    "claim_id",
+    "provider_id",
+    "case_id",
+    "related_case_id",
+}
+#: Attributes that are contract metadata, not part of the Avro schema proper.
+CONTRACT_ATTRS = ("minLength", "maxLength", "pattern", "maxItems", "minimum", "maximum", "doc")
+
+
+def _refused_everywhere(
+    topic: str, event: dict[str, Any], *, avro: bool = True
+) -> list[EventValidationError]:
+    """The refusals of ``event`` by the producer check, the JSON decoder and the Avro decoder."""
+    attempts = [
+        lambda: CODEC.validate(topic, event),
+        lambda: CODEC.decode(topic, json.dumps(to_jsonable(event)).encode()),
+    ]
+    if avro:
+        data = CODEC.encode(topic, event, validate=False)  # a source that does not check
+        attempts.append(lambda: CODEC.decode(topic, data))
+    errors = []
+    for attempt in attempts:
+        with pytest.raises(EventValidationError) as info:
+            attempt()
+        errors.append(info.value)
+    return errors
+
+
+def _accepted_everywhere(topic: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        CODEC.validate(topic, event),
+        CODEC.decode(topic, json.dumps(to_jsonable(event)).encode()),
+        CODEC.decode(topic, CODEC.encode(topic, event, validate=False)),
+    ]
+
+
+def _strip_contract(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_strip_contract(s) for s in schema]
+    if isinstance(schema, dict):
+        return {k: _strip_contract(v) for k, v in schema.items() if k not in CONTRACT_ATTRS}
+    return schema
+
+
+def test_input_schemas_bound_every_string_and_ids_without_changing_fingerprints() -> None:
+    registry = default_registry()
+    for topic in INPUT_TOPICS:
+        current = registry.current(topic)
+        assert schema_fingerprint(_strip_contract(current.schema)) == current.fingerprint
+        for f in current.schema["fields"]:
+            branches = f["type"] if isinstance(f["type"], list) else [f["type"]]
+            for branch in branches:
+                kind = branch if isinstance(branch, str) else branch["type"]
+                if kind == "string":
+                    assert isinstance(f.get("maxLength"), int), (topic, f["name"])
+                elif kind == "array":
+                    assert isinstance(branch.get("maxItems"), int), (topic, f["name"])
+                    assert isinstance(branch["items"].get("maxLength"), int), (topic, f["name"])
+            if f["name"] in ID_FIELDS:
+                assert (f.get("maxLength"), f.get("pattern")) == (128, ID_PATTERN), f["name"]
+            elif "pattern" in f:
+                pytest.fail(f"{topic}.{f['name']} has a pattern but is not a documented id")
+
+
+LONG_VALUES = [
+    # (topic, event type, field, value, documented maximum)
+    (CLAIMS, "claim_reported", "customer_id", "C" * 129, 128),
+    (CLAIMS, "claim_reported", "event_id", "e" * 129, 128),
+    (CLAIMS, "claim_reported", "provider_id", "HOSP-" + "7" * 124, 128),
+    (CLAIMS, "claim_reported", "event_type", "claim_" + "x" * 59, 64),
+    (CLAIMS, "claim_rejected", "rejection_reason", "not covered " * 167, 2000),
+    (SALES, "policy_issued", "customer_name", "Li " * 86, 256),
+    (SALES, "policy_lapsed", "reason", "x" * 100_000, 2000),
+    (UNDERWRITING, "application_decided", "exclusion", "diabetes; " * 201, 2000),
+    (SERVICING, "inquiry_opened", "category", "c" * 65, 64),
+]
+
+
+@pytest.mark.parametrize(("topic", "event_type", "field", "value", "limit"), LONG_VALUES)
+def test_overlong_strings_are_refused_naming_the_field(
+    topic: str, event_type: str, field: str, value: str, limit: int
+) -> None:
+    assert len(value) > limit
+    event = {**_sample(topic, event_type), field: value}
+    for err in _refused_everywhere(topic, event):
+        assert (err.field, err.kind, err.topic) == (field, SCHEMA_INVALID, topic)
+        assert f"{len(value)} characters, longer than the maximum of {limit}" in err.problem
+        assert value[:20] not in str(err) and len(str(err)) < 200, "never echoes the value"
+    if field != "event_type":  # refused, not truncated: at the maximum it is accepted whole
+        at_limit = {**event, field: value[:limit]}
+        for decoded in _accepted_everywhere(topic, at_limit):
+            assert decoded[field] == value[:limit]
+
+
+BAD_IDS = [
+    # (value, words in the problem)
+    ("C00\x0042", "control character (U+0000)"),
+    ("C0000042\x1b[2J", "control character (U+001B)"),
+    ("C0000042\x7f", "control character (U+007F)"),
+    ("C0000042\x85", "control character (U+0085)"),
+    ("C0000\u202e24", "bidirectional control character (U+202E)"),
+    ("C0000042\u200f", "bidirectional control character (U+200F)"),
+    ("C0000042\u2066", "bidirectional control character (U+2066)"),
+    ("C0000042\U0010ffff", "does not match the pattern"),
+    ("C0000042\ue000", "does not match the pattern"),
+    ("C0000042\ufffe", "does not match the pattern"),
+    ("C0000042\n", "does not match the pattern"),
+    ("C0000042\t", "does not match the pattern"),
+    (" C0000042", "does not match the pattern"),
+    ("C0000042 ", "does not match the pattern"),
+    ("C 0000042", "does not match the pattern"),
+    ("-C0000042", "does not match the pattern"),
+    ("\uff230000042", "does not match the pattern"),  # fullwidth C
+]
+
+
+@pytest.mark.parametrize("field", ["customer_id", "event_id"])
+@pytest.mark.parametrize(("value", "problem"), BAD_IDS)
+def test_ids_must_match_the_id_pattern(field: str, value: str, problem: str) -> None:
+    event = {**_sample(CLAIMS, "claim_reported"), field: value}
+    for err in _refused_everywhere(CLAIMS, event):
+        assert (err.field, err.kind) == (field, SCHEMA_INVALID)
+        assert problem in err.problem
+        assert str(err).isprintable(), "the refusal is safe to log"
+
+
+def test_lone_surrogates_are_refused_from_json() -> None:
+    """JSON escapes can carry a lone surrogate (Avro's UTF-8 cannot): refused, never passed on."""
+    for field, event_type in (
+        ("customer_id", "claim_reported"),
+        ("rejection_reason", "claim_rejected"),
+    ):
+        event = {**_sample(CLAIMS, event_type), field: "C00\ud83d42"}
+        for err in _refused_everywhere(CLAIMS, event, avro=False):
+            assert (err.field, err.kind) == (field, SCHEMA_INVALID)
+            assert "lone surrogate (U+D83D)" in err.problem
+
+
+def test_documented_id_shapes_are_accepted() -> None:
+    ids = [
+        "C0000042",
+        "P000001234",
+        "6b1f2c8e-3a4d-4e5f-a6b7-c8d9e0f1a2b3",
+        "HOSP-0007",
+        "claims.core",
+        "urn:crm:case/2026+0001@sh",
+        "a" * 128,
+    ]
+    for value in ids:
+        assert re.fullmatch(ID_PATTERN, value)
+        event = {**_sample(CLAIMS, "claim_reported"), "customer_id": value, "claim_id": value}
+        for decoded in _accepted_everywhere(CLAIMS, event):
+            assert decoded["customer_id"] == decoded["claim_id"] == value
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("not covered\x00", "control character (U+0000)"),
+        ("red \x1b[31mALERT", "control character (U+001B)"),
+        ("\x9b2J", "control character (U+009B)"),
+        ("\u202edesrever", "bidirectional control character (U+202E)"),
+        ("a\u2067b\u2069", "bidirectional control character (U+2067)"),
+    ],
+)
+def test_free_text_refuses_control_and_bidi_characters(text: str, problem: str) -> None:
+    event = {**_sample(CLAIMS, "claim_rejected"), "rejection_reason": text}
+    for err in _refused_everywhere(CLAIMS, event):
+        assert (err.field, err.kind) == ("rejection_reason", SCHEMA_INVALID)
+        assert problem in err.problem
+        assert str(err).isprintable()
+
+
+def test_free_text_keeps_tabs_newlines_and_every_script() -> None:
+    text = "等待期内出险\uff0c不予赔付。\nSee clause 4.2\tof the schedule.\r\nÜnïcödé — ok 👍"
+    event = {**_sample(CLAIMS, "claim_rejected"), "rejection_reason": text}
+    for decoded in _accepted_everywhere(CLAIMS, event):
+        assert decoded["rejection_reason"] == text
+    named = {**_sample(SALES, "policy_issued"), "customer_name": "欧阳 娜娜 O'Neil-Smith"}
+    for decoded in _accepted_everywhere(SALES, named):
+        assert decoded["customer_name"] == named["customer_name"]
+
+
+def test_arrays_are_bounded_in_items_and_item_length() -> None:
+    base = _sample(CLAIMS, "documents_requested")
+    too_many = {**base, "requested_documents": [f"doc_{i}" for i in range(51)]}
+    for err in _refused_everywhere(CLAIMS, too_many):
+        assert (err.field, err.kind) == ("requested_documents", SCHEMA_INVALID)
+        assert "51 items, more than the maximum of 50" in err.problem
+    long_item = {**base, "requested_documents": ["invoice", "id_copy", "x" * 257]}
+    for err in _refused_everywhere(CLAIMS, long_item):
+        assert err.field == "requested_documents[2]"
+        assert "257 characters, longer than the maximum of 256" in err.problem
+    hostile_item = {**base, "requested_documents": ["invoice", "id\u202ecopy"]}
+    for err in _refused_everywhere(CLAIMS, hostile_item):
+        assert err.field == "requested_documents[1]"
+        assert "U+202E" in err.problem
+    most = {**base, "requested_documents": [f"{i:03d}" + "d" * 253 for i in range(50)]}
+    for decoded in _accepted_everywhere(CLAIMS, most):
+        assert decoded["requested_documents"] == most["requested_documents"]
+
+
+def test_a_generator_run_decodes_entirely_within_the_bounds() -> None:
+    from streams.generator import GeneratorConfig, generate
+
+    events, _ = generate(GeneratorConfig(customers=300, days=10, seed=11, json_share=0.2))
+    patterns = {
+        topic: {
+            f["name"]: re.compile(f["pattern"])
+            for f in CODEC.schema(topic).schema["fields"]
+            if "pattern" in f
+        }
+        for topic in INPUT_TOPICS
+    }
+    decoded = Counter[str]()
+    for ev in events:
+        if ev.raw is not None:  # a deliberately bad record
+            continue
+        event = CODEC.decode(ev.topic, ev.encode(CODEC))
+        for name, pattern in patterns[ev.topic].items():
+            assert event[name] is None or pattern.fullmatch(event[name]), (name, event[name])
+        decoded[ev.encoding] += 1
+    assert decoded["avro"] > 500 and decoded["json"] > 100
