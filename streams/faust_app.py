@@ -44,16 +44,30 @@ from faust.types.tuples import FutureMessage
 async def read_committed(consumer: AIOKafkaConsumer) -> dict[Any, int | None]:
     """The group's committed offset of every assigned partition (None: none committed).
 
-    Runs in the consumer thread's event loop, as aiokafka's own methods would.
+    One OffsetFetch for all of them (``AIOKafkaConsumer.committed`` asks once per partition):
+    the coordinator call ``committed`` itself makes, which leaves out partitions without a
+    commit. Runs in the consumer thread's event loop, as aiokafka's own methods would.
     """
-    return {tp: await consumer.committed(tp) for tp in consumer.assignment()}
+    tps = list(consumer.assignment())
+    found = await consumer._coordinator.fetch_committed_offsets(tps)
+    return {tp: found[tp].offset if tp in found else None for tp in tps}
 
 
 async def seek_all_to_committed(
     consumer: AIOKafkaConsumer, changelogs: frozenset[str]
 ) -> dict[Any, int | None]:
-    """Runs in the consumer thread's event loop, as aiokafka's own method would."""
+    """Runs in the consumer thread's event loop, as aiokafka's own method would.
+
+    Partitions without a commit go to their log start: one ListOffsets request for all of
+    them, then plain seeks. ``seek_to_beginning`` once per partition made a fresh group's
+    first start slow: aiokafka sends that reset only when no fetch to the partition's broker
+    is in flight, and with nothing new to read every fetch waits out Faust's
+    ``fetch_max_wait_ms`` (1.5 s), so 1.5 s per partition without a commit (55 s for the
+    worker's 37; bench/bench_start.py). The broker answers a connection's requests in order,
+    so the one request here can still wait for one such fetch, once.
+    """
     committed = await read_committed(consumer)
+    uncommitted = []
     for tp, offset in committed.items():
         if tp.topic in changelogs:
             # Table recovery positions changelog partitions itself: keep aiokafka's rule.
@@ -62,7 +76,13 @@ async def seek_all_to_committed(
         elif offset is not None and offset >= 0:
             consumer.seek(tp, offset)
         else:
-            await consumer.seek_to_beginning(tp)
+            uncommitted.append(tp)
+    if uncommitted:
+        # Should retention move a log start before the first fetch, auto.offset.reset=earliest
+        # sends the partition to the new start (what seek_to_beginning would do too).
+        starts = await consumer.beginning_offsets(uncommitted)
+        for tp in uncommitted:
+            consumer.seek(tp, starts[tp])
     return committed
 
 
