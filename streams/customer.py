@@ -126,6 +126,61 @@ def apply_domain_fields(state: CustomerState, e: dict[str, Any], secret: bytes) 
             state.last_nps = int(e["nps_score"])
 
 
+#: Most entries kept per part of a customer's state, so its row stays far below Kafka's
+#: 1 MB request size however many events one customer gets (identifiers are at most 128
+#: characters by contract). The oldest go first; hub_worker_state_pruned_total counts them.
+STATE_CAPS = {
+    "seen": 2000,
+    "policies": 200,
+    "applications": 200,
+    "claims": 500,
+    "obligations": 500,
+    "early_ends": 200,
+    "open_inquiries": 200,
+    "complaint_times": 1000,
+    "breach_times": 1000,
+}
+
+
+def _newest(items: dict[str, Any], cap: int, age: Any) -> dict[str, Any]:
+    return dict(sorted(items.items(), key=lambda kv: age(kv[1]))[-cap:])
+
+
+def cap(state: CustomerState) -> dict[str, int]:
+    """Drop the oldest entries over STATE_CAPS; returns how many went, per part."""
+    before = {part: len(getattr(state, part)) for part in STATE_CAPS}
+    over = {part for part, n in before.items() if n > STATE_CAPS[part]}
+    if not over:
+        return {}
+    c = STATE_CAPS
+    if "seen" in over:
+        state.seen = _newest(state.seen, c["seen"], lambda t: t)
+    if "policies" in over:  # lapsed and cancelled first, then the oldest
+        state.policies = _newest(
+            state.policies,
+            c["policies"],
+            lambda p: (p.get("status") == "active", p.get("start_ms") or 0),
+        )
+    if "applications" in over:  # insertion order is arrival order
+        state.applications = dict(list(state.applications.items())[-c["applications"] :])
+    if "claims" in over:
+        state.claims = _newest(
+            state.claims, c["claims"], lambda k: (k["status"] == "open", k["reported_ms"])
+        )
+    if "obligations" in over:  # decided ones first: an open one still owes a verdict
+        state.obligations = _newest(
+            state.obligations,
+            c["obligations"],
+            lambda ob: (ob.get("status") == "open", ob["deadline_ms"]),
+        )
+    if "early_ends" in over:
+        state.early_ends = _newest(state.early_ends, c["early_ends"], lambda t: t)
+    for part in ("open_inquiries", "complaint_times", "breach_times"):
+        if part in over:
+            setattr(state, part, getattr(state, part)[-c[part] :])
+    return {part: before[part] - len(getattr(state, part)) for part in over}
+
+
 def prune(state: CustomerState, now_ms: int, dedup_horizon_ms: int) -> None:
     """Bound the state: ids past the dedup horizon, closed claims and breaches past a year."""
     year_ago = now_ms - 365 * DAY_MS

@@ -22,6 +22,16 @@ class WorkerMetrics:
             "hub_worker_dead_letters_total", "Input records sent to the dead-letter topic",
             ["topic", "reason"], registry=r,
         )  # fmt: skip
+        self.send_failures = Counter(
+            "hub_worker_send_failures_total",
+            "Dead letters that could not be produced (logged with the input's coordinates)",
+            registry=r,
+        )
+        self.state_pruned = Counter(
+            "hub_worker_state_pruned_total",
+            "Oldest entries dropped from customer states over their caps, by part",
+            ["part"], registry=r,
+        )  # fmt: skip
         self.breaches = Counter(
             "hub_worker_sla_breaches_total", "SLA obligations breached at their deadline",
             ["rule", "segment"], registry=r,

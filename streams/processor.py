@@ -9,12 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.anomaly.detect import AnomalyConfig, early_claim, high_frequency
-from streams.customer import CustomerState, apply_domain_fields, prune
+from streams.anomaly.detect import (
+    DAY_MS,
+    VERSION_STEP_MS,
+    AnomalyConfig,
+    anomaly_id,
+    content_digest,
+    early_claim,
+    high_frequency,
+)
+from streams.customer import CustomerState, apply_domain_fields, cap, prune
 from streams.sla import engine
 from streams.sla.rules import RuleSet
 
 PROFILE, BREACH, OUTCOME, ANOMALY = "profile", "sla-breach", "sla-outcome", "claim-anomaly"
+HIGH_FREQUENCY = "high_frequency_customer"
 
 
 @dataclass
@@ -24,6 +33,8 @@ class Result:
     duplicate: bool = False
     outputs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (output, record)
     provider_claim: dict[str, Any] | None = None  # forwarded to the provider agent
+    pruned: dict[str, int] = field(default_factory=dict)  # state entries dropped over its caps
+    revised: set[str] = field(default_factory=set)  # anomaly_ids re-published as a new version
 
     def add(self, output: str, record: dict[str, Any]) -> None:
         self.outputs.append((output, record))
@@ -60,6 +71,7 @@ class CustomerProcessor:
                     self._check_early(res, cid, claim["reported_ms"])
         self._fire(res, watermark_ms)
         prune(state, state.last_event_ms, self.rules.dedup_horizon_ms)
+        res.pruned = cap(state)
         res.changed = True
         state.version += 1  # and one more per breach: see _emit_outcome
         return res
@@ -100,20 +112,72 @@ class CustomerProcessor:
             if p.get("status") == "active"
         ]
         claims = [(c["reported_ms"], cid) for cid, c in state.claims.items()]
-        anomalous, record = high_frequency(state.customer_id, claims, lines, t, cfg)
-        episode = state.anomaly.get("high_frequency_customer", {})
-        if anomalous and record and not episode.get("active"):
-            record["detected_at"] = t
-            state.anomaly["high_frequency_customer"] = {"active": True, "since": t}
-            res.add(ANOMALY, record)
-        elif not anomalous and episode.get("active"):
-            state.anomaly["high_frequency_customer"] = {"active": False, "since": t}
+        episode = state.anomaly.get(HIGH_FREQUENCY, {})
+        active = bool(episode.get("active"))
+        # A late claim does not move an open episode's window back (nor shrink its figures).
+        as_of = max(t, episode.get("as_of", episode["since"])) if active else t
+        anomalous, record = high_frequency(state.customer_id, claims, lines, as_of, cfg)
+        if anomalous and record:
+            self._high_frequency_version(res, episode if active else None, record, t, as_of)
+        elif not anomalous and active:
+            state.anomaly[HIGH_FREQUENCY] = {"active": False, "since": t}
         if event.get("provider_id"):
             res.provider_claim = {
                 "provider_id": event["provider_id"],
                 "claim_id": claim_id,
                 "occurred_at": t,
             }
+
+    def _high_frequency_version(
+        self,
+        res: Result,
+        episode: dict[str, Any] | None,
+        record: dict[str, Any],
+        t: int,
+        as_of: int,
+    ) -> None:
+        """Open an episode (the first record, at the threshold) or publish its next version.
+
+        Every version keeps the episode's anomaly_id (anchored at the window's first claim
+        when it opened), so claim_anomaly_latest shows one anomaly growing with each claim;
+        detected_at is the claim's time, at least a second after the previous version's
+        (the column holds seconds), so the newest version is the one ClickHouse keeps.
+        """
+        state = res.state
+        digest = content_digest(record)
+        if episode is None:
+            since, detected = t, t
+        else:
+            since = episode["since"]
+            record["anomaly_id"] = episode.get("anomaly_id") or self._episode_id(state, since)
+            episode["as_of"] = as_of
+            if episode.get("digest") == digest:
+                return  # e.g. a claim re-reported under a new event id: no figure changed
+            detected = max(t, episode.get("detected_at", since) + VERSION_STEP_MS)
+        record["detected_at"] = detected
+        state.anomaly[HIGH_FREQUENCY] = {
+            "active": True,
+            "since": since,
+            "anomaly_id": record["anomaly_id"],
+            "detected_at": detected,
+            "as_of": as_of,
+            "digest": digest,
+        }
+        res.add(ANOMALY, record)
+        if episode is not None:
+            res.revised.add(record["anomaly_id"])
+
+    def _episode_id(self, state: CustomerState, since: int) -> str:
+        """The anomaly_id of an episode opened before its id was kept in the state: anchored,
+        as when it opened, at the first claim of the window that ended at its start."""
+        start = since - self.anomalies.hf_window_days * DAY_MS
+        window = sorted(
+            (c["reported_ms"], cid)
+            for cid, c in state.claims.items()
+            if start < c["reported_ms"] <= since
+        )
+        anchor = window[0][1] if window else str(since)
+        return anomaly_id(HIGH_FREQUENCY, state.customer_id, anchor)
 
     def _check_early(self, res: Result, claim_id: str, reported_ms: int) -> None:
         """One early_claim record per claim reported soon after its policy started."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -52,6 +52,7 @@ __all__ = [
     "create_topics",
     "delete_prefixed_topics",
     "describe_topics",
+    "ensure_topics",
     "logical_name",
     "register",
     "resolve_topic",
@@ -143,6 +144,7 @@ def topic_specs(
     Inputs get ``settings.kafka.input_partitions``; outputs the same unless
     ``output_partitions`` says otherwise. The profile topic is compacted (the latest
     profile per customer is kept forever); the others are deleted after a retention.
+    Input records carry the broker's append time.
     """
     k = settings.kafka
     out_parts = output_partitions if output_partitions is not None else k.input_partitions
@@ -154,6 +156,10 @@ def topic_specs(
             configs = {"cleanup.policy": "delete", "retention.ms": str(dead_letter_retention_ms)}
         else:
             configs = {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+        if logical in INPUT_TOPICS:
+            # The broker stamps each input record with its own clock: the "now" an event's
+            # occurred_at is checked against (streams/ingest.py), whatever the source's clock.
+            configs["message.timestamp.type"] = "LogAppendTime"
         parts = k.input_partitions if logical in INPUT_TOPICS else out_parts
         specs.append(
             TopicSpec(logical, topic_name(logical, settings), parts, k.replication_factor, configs)
@@ -278,47 +284,70 @@ def create_topics(
                         f"{profile} exists with cleanup.policy={policy or '?'}; the profile "
                         "topic must be compacted (cleanup.policy=compact)."
                     )
-            missing = [s for s in specs if s.name not in existing]
-            if not missing:
-                return []
-            response = admin.create_topics(
-                {
-                    s.name: {
-                        "num_partitions": s.partitions,
-                        "replication_factor": s.replication_factor,
-                        "configs": dict(s.configs),
-                    }
-                    for s in missing
-                },
-                timeout_ms=int(timeout_s * 1000),
-                raise_errors=False,
-            )
-            created = []
-            for result in response.get("topics", []):
-                code = result.get("error_code", 0)
-                if code == 0:
-                    created.append(result["name"])
-                elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
-                    raise TopicConfigError(
-                        f"creating {result['name']} failed: error {code} "
-                        f"{result.get('error_message') or ''}".rstrip()
-                    )
-            admin.wait_for_topics([s.name for s in missing], timeout_ms=int(timeout_s * 1000))
-            # Metadata can show a leader before the partition serves requests (producers then
-            # log NotLeaderForPartition retries): ListOffsets retries until every one does.
-            admin.list_partition_offsets(
-                {
-                    TopicPartition(s.name, p): OffsetSpec.LATEST
-                    for s in missing
-                    for p in range(s.partitions)
-                },
-                timeout_ms=int(timeout_s * 1000),
-            )
-            return sorted(created)
+            return _create_missing(admin, [s for s in specs if s.name not in existing], timeout_s)
         finally:
             admin.close()
 
     return _retrying(run)
+
+
+def ensure_topics(
+    settings: Settings, specs: Sequence[TopicSpec], *, timeout_s: float = 30.0
+) -> list[str]:
+    """Create those of ``specs`` that do not exist (any topics, not only the hub's public
+    ones); return the names created. Existing topics are left as they are (idempotent)."""
+
+    def run() -> list[str]:
+        admin = _admin(settings)
+        try:
+            present = set(admin.list_topics())
+            return _create_missing(admin, [s for s in specs if s.name not in present], timeout_s)
+        finally:
+            admin.close()
+
+    return _retrying(run)
+
+
+def _create_missing(
+    admin: KafkaAdminClient, missing: Sequence[TopicSpec], timeout_s: float
+) -> list[str]:
+    """Create ``missing`` and wait until every partition of them serves requests."""
+    if not missing:
+        return []
+    response = admin.create_topics(
+        {
+            s.name: {
+                "num_partitions": s.partitions,
+                "replication_factor": s.replication_factor,
+                "configs": dict(s.configs),
+            }
+            for s in missing
+        },
+        timeout_ms=int(timeout_s * 1000),
+        raise_errors=False,
+    )
+    created = []
+    for result in response.get("topics", []):
+        code = result.get("error_code", 0)
+        if code == 0:
+            created.append(result["name"])
+        elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
+            raise TopicConfigError(
+                f"creating {result['name']} failed: error {code} "
+                f"{result.get('error_message') or ''}".rstrip()
+            )
+    admin.wait_for_topics([s.name for s in missing], timeout_ms=int(timeout_s * 1000))
+    # Metadata can show a leader before the partition serves requests (producers then
+    # log NotLeaderForPartition retries): ListOffsets retries until every one does.
+    admin.list_partition_offsets(
+        {
+            TopicPartition(s.name, p): OffsetSpec.LATEST
+            for s in missing
+            for p in range(s.partitions)
+        },
+        timeout_ms=int(timeout_s * 1000),
+    )
+    return sorted(created)
 
 
 # -- CLI --------------------------------------------------------------------------------

@@ -1,15 +1,27 @@
 """Event-time watermark of one input partition, over the four co-partitioned topics.
 
-Faust reads the four topics of a partition at slightly different paces, so the watermark is
-the *slowest* active topic's newest event time minus the allowed lateness: a deadline is
-never declared passed while another topic may still deliver the event that meets it. A topic
-with no new record for `idle_ms` of wall time stops holding the watermark back, and when
-every topic is idle the watermark moves on with the wall clock, so deadlines still fire
-when no events arrive.
+A topic **holds** the watermark back while it has records not processed yet (consumer lag
+above 0), and for ``quiet`` wall time after its last record (the consumer's idea of the end of
+a topic is only as fresh as its last fetch: a record may be on its way). Then:
+
+- **Some topic holds**: the watermark follows event time only, the oldest newest-event-time
+  among the holding topics, minus the allowed lateness; a holding topic not read yet keeps it
+  where it is. A caught-up, quiet topic cannot hold it back (whatever it sends next is new).
+  So replays, backfills, rebalances and slow starts never breach an obligation whose end
+  event is queued, and never move by wall time while anything is queued.
+- **Caught up and quiet**, nothing read yet: where it is (nothing can be overdue).
+- **Caught up and quiet**, newest event within ``live_horizon`` of the wall clock (a live
+  source, even one that uploads in batches hours late): the wall clock minus the allowed
+  lateness, so a deadline fires on time whatever the event times of the last records.
+- **Caught up and quiet** on older history (a replay of a past month that paused): from the
+  newest event time on by the wall time since the last record, as if the replay's clock ran on.
+
+Never past the wall clock minus the allowed lateness, whatever a record says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 
@@ -17,47 +29,53 @@ from dataclasses import dataclass, field
 class PartitionClock:
     topic_max: dict[str, int] = field(default_factory=dict)  # newest event time per topic
     topic_wall: dict[str, int] = field(default_factory=dict)  # wall time of its last record
-    heard: set[str] = field(default_factory=set)  # topics heard from since the last wake-up
     watermark_ms: int = 0
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # heap (deadline, customer)
     saved_wall_ms: int = 0  # wall time this clock was last saved to the worker's table
 
-    @classmethod
-    def for_topics(cls, topics: list[str], wall_ms: int) -> PartitionClock:
-        """A clock that waits to hear from every topic (or for it to go idle) before moving.
-
-        At start-up with a backlog, the first topic read must not drag the watermark past
-        events still waiting in the others.
-        """
-        return cls(topic_wall=dict.fromkeys(topics, wall_ms))
-
-    def observe(self, topic: str, event_ms: int, wall_ms: int, idle_ms: int) -> None:
-        if self.topic_wall and all(wall_ms - w >= idle_ms for w in self.topic_wall.values()):
-            # Waking up after a quiet spell: a burst may reach one topic before the others,
-            # so wait to hear from each again (or for it to stay quiet), as at start-up.
-            self.heard.clear()
-            self.topic_wall = dict.fromkeys(self.topic_wall, wall_ms)
+    def observe(self, topic: str, event_ms: int, wall_ms: int) -> None:
         if event_ms > self.topic_max.get(topic, 0):
             self.topic_max[topic] = event_ms
         self.topic_wall[topic] = wall_ms
-        self.heard.add(topic)
 
-    def candidate(self, wall_ms: int, idle_ms: int, lateness_ms: int) -> int:
-        """The watermark the observations allow now (callers keep it monotonic)."""
-        active = []
-        for topic, heard_at in self.topic_wall.items():
-            if wall_ms - heard_at < idle_ms:
-                if topic not in self.heard:
-                    return self.watermark_ms  # not heard from since waking up: hold
-                active.append(self.topic_max[topic])
-        if active:
-            return min(active) - lateness_ms
-        if not self.topic_max:
+    def candidate(
+        self,
+        wall_ms: int,
+        lateness_ms: int,
+        backlog: Collection[str],
+        quiet_ms: int,
+        live_horizon_ms: int,
+    ) -> int:
+        """The watermark the observations allow now (callers keep it monotonic).
+
+        ``backlog``: the topics of this partition with records not processed yet.
+        """
+        ceiling = wall_ms - lateness_ms
+        recent = [t for t, w in self.topic_wall.items() if wall_ms - w < quiet_ms]
+        holding = {*backlog, *recent}
+        if holding:
+            if any(t not in self.topic_max for t in holding):
+                return self.watermark_ms  # queued records not read yet: hold
+            return min(min(self.topic_max[t] for t in holding) - lateness_ms, ceiling)
+        newest = max(self.topic_max.values(), default=None)
+        if newest is None:
+            # Nothing read yet, so nothing to breach: a backfill of old history published
+            # after the worker started on empty topics must not find the clock at today.
             return self.watermark_ms
-        idle_for = wall_ms - max(self.topic_wall.values())
-        return max(self.topic_max.values()) + idle_for - lateness_ms
+        if wall_ms - newest <= live_horizon_ms:
+            return ceiling
+        last = max(self.topic_wall.values(), default=wall_ms)
+        return min(newest + (wall_ms - last) - lateness_ms, ceiling)
 
-    def restore(self, topic_max: dict[str, int], watermark_ms: int) -> None:
-        """After a restart: what was saved (every topic still has to be heard from)."""
-        self.topic_max = dict(topic_max)
-        self.watermark_ms = watermark_ms
+    def restore(
+        self, topic_max: dict[str, int], watermark_ms: int, wall_ms: int, lateness_ms: int
+    ) -> bool:
+        """After a takeover: what the previous owner saved, clamped to the wall clock.
+
+        Returns whether the saved copy had to be clamped (an earlier version let a far-future
+        record move it); the caller logs that.
+        """
+        clamped = {t: min(v, wall_ms) for t, v in topic_max.items()}
+        self.topic_max = clamped
+        self.watermark_ms = min(watermark_ms, wall_ms - lateness_ms)
+        return clamped != topic_max or self.watermark_ms != watermark_ms

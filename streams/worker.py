@@ -15,7 +15,6 @@ its partition's context and offset order.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import heapq
 import json
 import logging
@@ -28,12 +27,13 @@ import faust
 from faust.types import TP
 
 from schemas.codec import Codec
-from schemas.errors import EventValidationError
 from streams import outbox
-from streams.anomaly.detect import DAY_MS, AnomalyConfig, provider_spike
+from streams.anomaly.detect import AnomalyConfig
+from streams.anomaly.provider import ForwardedClaim, ProviderState, on_claim
 from streams.customer import CustomerState, profile_record
 from streams.events import DOMAINS, normalise
 from streams.faust_app import HubApp, HubTable
+from streams.ingest import TOO_LATE, Rejection, TimeBounds, accept, bounded_dead_letter
 from streams.metrics import WorkerMetrics
 from streams.outbox import Output, Source
 from streams.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
@@ -45,7 +45,11 @@ from streams.watermark import PartitionClock
 
 log = logging.getLogger("insurance_hub.worker")
 
-MAX_RECORD_BYTES = 1_048_576  # larger input records are dead-lettered, not decoded
+#: Largest state row or output record written: under the producer's 1 MB request size with
+#: room for the record's headers (customer states are far smaller, see customer.STATE_CAPS).
+MAX_WRITE_BYTES = 900_000
+PROCESSING = "processing_error"
+OUTPUT_TOO_LARGE = "output_too_large"
 CLOCK_SAVE_INTERVAL_MS = 1000  # a partition's clock is saved to its table this often at most
 OUTPUT_TOPICS = {
     PROFILE: "insurance.customer-profile.v1",
@@ -55,6 +59,9 @@ OUTPUT_TOPICS = {
 }
 DEAD_LETTER = "insurance.dead-letter.v1"
 PROVIDER_CLAIM = "provider-claim"  # a claim forwarded to the provider agent (an outbox output)
+#: The worker's Faust tables. Each has a changelog topic ``<app id>-<table>-changelog``, which
+#: ensure_worker_topics creates before the worker joins its group.
+WORKER_TABLES = ("customers", "clocks", "providers")
 
 
 def _raw() -> faust.Schema:
@@ -75,6 +82,7 @@ class HubWorker:
         self.rules = rules or load_rules()
         self.anomaly_cfg = anomalies or AnomalyConfig.load()
         self.codec = Codec()
+        self.bounds = TimeBounds.of(self.rules)
         self.metrics = WorkerMetrics()
         self.processor = CustomerProcessor(self.rules, self.anomaly_cfg, settings.pii_key.encode())
         self.clocks: dict[int, PartitionClock] = {}
@@ -114,16 +122,11 @@ class HubWorker:
         # Output topic names; records go straight to the producer (see _produce).
         self.output_names = {out: prefix + logical for out, logical in OUTPUT_TOPICS.items()}
         self.dead_letter_name = topic_name(DEAD_LETTER, prefix)
-        self.customers = self.app.Table(
-            "customers", partitions=partitions, key_type=bytes, value_type=bytes
+        self.customers, self.clock_table, self.providers = (
+            self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+            for name in WORKER_TABLES
         )
         self.customers.on_recover(self._rebuild)
-        self.clock_table = self.app.Table(
-            "clocks", partitions=partitions, key_type=bytes, value_type=bytes
-        )
-        self.providers = self.app.Table(
-            "providers", partitions=partitions, key_type=bytes, value_type=bytes
-        )
         self.app.agent(self.inputs, name="customers")(self._customer_agent)
         self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
         self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
@@ -145,38 +148,27 @@ class HubWorker:
                     log.exception(
                         "processing failed at %s[%d]@%d", msg.topic, msg.partition, msg.offset
                     )
+                    reason = f"{type(exc).__name__}: {exc}"
                     await self._dead(
-                        msg,
-                        event.key,
-                        event.value,
-                        "processing_error",
-                        None,
-                        f"{type(exc).__name__}: {exc}",
+                        msg, event.key, event.value, Rejection(PROCESSING, None, reason)
                     )
 
     async def _on_input(self, msg: Any, key: bytes | None, value: bytes | None) -> None:
         domain = self.domain_of[msg.topic]
-        logical = f"insurance.{domain}.v1"
-        clock = self._clock(msg.partition)
-        if value is not None and len(value) > MAX_RECORD_BYTES:
-            await self._dead(msg, key, value, "too_large", None, f"record of {len(value)} bytes")
+        record_ms = round(msg.timestamp * 1000) if msg.timestamp else int(time.time() * 1000)
+        verdict = accept(self.codec, f"insurance.{domain}.v1", key, value, record_ms, self.bounds)
+        if isinstance(verdict, Rejection):
+            await self._dead(msg, key, value, verdict)
             return
-        try:
-            decoded = self.codec.decode(logical, value)
-        except EventValidationError as exc:
-            await self._dead(msg, key, value, exc.kind, exc.field, str(exc))
-            return
-        ev = normalise(domain, decoded)
+        ev = normalise(domain, verdict)
         t = ev["occurred_at"]
+        clock = self._clock(msg.partition)
         if clock.watermark_ms and t < clock.watermark_ms - self.rules.dedup_horizon_ms:
             # Older than the ids we remember: it could be a duplicate we can no longer detect.
-            await self._dead(
-                msg, key, value, "too_late", "occurred_at", "older than the dedup horizon"
-            )
+            reason = "older than the dedup horizon behind the watermark"
+            await self._dead(msg, key, value, Rejection(TOO_LATE, "occurred_at", reason))
             return
         state = self._load(ev["customer_id"])
-        if state is None:
-            self.metrics.profiles.inc()
         res = self.processor.on_event(state, ev, clock.watermark_ms)
         source = (msg.topic, msg.partition, msg.offset)
         if res.duplicate:
@@ -184,22 +176,42 @@ class HubWorker:
             # Idempotent, and after a crash the first copy's profile may never have left.
             await self._send_profile(res.state)
         else:
+            if not await self._commit(source, res, clock):
+                reason = "the customer's state or an output record would exceed Kafka's limit"
+                await self._dead(msg, key, value, Rejection(OUTPUT_TOO_LARGE, None, reason))
+                return
+            if state is None:
+                self.metrics.profiles.inc()
+            for part, n in res.pruned.items():
+                self.metrics.state_pruned.labels(part).inc(n)
             self.metrics.events.labels(domain, ev["event_type"]).inc()
             self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
-            await self._commit(source, res, clock)
             self.metrics.processing.observe(max(0.0, time.time() - msg.timestamp))
         # Advance event time, a duplicate's too (a replay after a takeover re-reads how far the
         # topic had got); what this makes overdue is breached now, in offset order.
         wall = int(time.time() * 1000)
-        clock.observe(msg.topic, t, wall, int(self.rules.idle_advance_after_s * 1000))
+        clock.observe(msg.topic, t, wall)
         await self._advance(source, wall)
 
     def _clock(self, partition: int) -> PartitionClock:
         clock = self.clocks.get(partition)
         if clock is None:
-            clock = PartitionClock.for_topics(list(self.domain_of), int(time.time() * 1000))
-            self.clocks[partition] = clock
+            clock = self.clocks[partition] = PartitionClock()
         return clock
+
+    def _backlog(self, partition: int) -> list[str]:
+        """Input topics of `partition` with records not processed yet (unknown: a backlog)."""
+        consumer, committed = self.app.consumer, self.app.committed
+        topics = []
+        for topic in self.domain_of:
+            try:
+                high = consumer.highwater(TP(topic, partition))
+            except (AssertionError, KeyError):  # not assigned (any more)
+                high = None
+            done = self.positions.get((topic, partition), committed.get((topic, partition)))
+            if high is None or done is None or done < high:
+                topics.append(topic)
+        return topics
 
     async def _advance(self, source: Source, wall_ms: int) -> None:
         """Breaches are attributed to `source`, the event or tick that moved the watermark."""
@@ -207,7 +219,11 @@ class HubWorker:
         clock = self._clock(partition)
         rules = self.rules
         watermark_ms = clock.candidate(
-            wall_ms, int(rules.idle_advance_after_s * 1000), rules.allowed_lateness_ms
+            wall_ms,
+            rules.allowed_lateness_ms,
+            self._backlog(partition),
+            rules.quiet_ms,
+            rules.live_horizon_ms,
         )
         if wall_ms - clock.saved_wall_ms >= CLOCK_SAVE_INTERVAL_MS:
             # What a worker taking the partition over starts from (see _rebuild).
@@ -235,53 +251,68 @@ class HubWorker:
                 if due is not None:
                     heapq.heappush(clock.deadlines, (due, customer_id))
 
-    async def _commit(self, source: Source, res: Result, clock: PartitionClock) -> None:
+    async def _commit(self, source: Source, res: Result, clock: PartitionClock) -> bool:
         """Send what the change produced, then write the state with those outputs in its outbox.
 
         Kafka keeps no order between the outputs' partitions and the changelog's: the outbox
         (streams/outbox.py) lets whoever rebuilds this state re-send what may not have arrived.
+        Everything is encoded first: a change whose state row or an output would not fit in
+        a produce request sends and writes nothing (False; the caller dead-letters its input).
         """
         state = res.state
         state.partition = source[1]
         outputs: list[Output] = []
         for out, rec in res.outputs:
-            self._count(out, rec)
             outputs.append((out, state.customer_id if out != ANOMALY else rec["subject_id"], rec))
         if res.provider_claim:
             outputs.append((PROVIDER_CLAIM, res.provider_claim["provider_id"], res.provider_claim))
-        for output in outputs:
-            await self._emit(*output)
-        await self._send_profile(state)
+        encoded = [self._encode(*o) for o in outputs]
+        encoded.append(self._encode_profile(state))
         state.outbox = outbox.after_change(state.outbox, self.app.committed, source, outputs)
-        self.customers[state.customer_id.encode()] = state.dumps()
+        row = state.dumps()
+        if len(row) > MAX_WRITE_BYTES or any(len(v) > MAX_WRITE_BYTES for _, _, v in encoded):
+            log.error(
+                "customer %r: change from %s[%d]@%d not applied, a record would be %d bytes",
+                state.customer_id[:40], *source, max(len(row), *(len(v) for _, _, v in encoded)),
+            )  # fmt: skip
+            return False
+        for out, rec in res.outputs:
+            self._count(out, rec, res.revised)
+        for topic, key, value in encoded:
+            await self._produce(topic, key, value)
+        self.customers[state.customer_id.encode()] = row
         due = next_deadline(state.obligations, state.segment)
         if due is not None:
             heapq.heappush(clock.deadlines, (due, state.customer_id))
+        return True
+
+    def _encode_profile(self, state: CustomerState) -> tuple[str, bytes, bytes]:
+        return self._encode(PROFILE, state.customer_id, profile_record(state, state.last_event_ms))
 
     async def _send_profile(self, state: CustomerState) -> None:
-        await self._send(PROFILE, state.customer_id, profile_record(state, state.last_event_ms))
+        await self._produce(*self._encode_profile(state))
 
-    def _count(self, out: str, record: dict[str, Any]) -> None:
+    def _count(self, out: str, record: dict[str, Any], revised: set[str]) -> None:
+        """Metrics of one output (an anomaly's later versions are not new anomalies)."""
         status = record.get("status")
         if out == BREACH and status == "breached":
             self.metrics.outcome("breached", record["rule"], record["segment"])
         elif out == OUTCOME and status:
             self.metrics.outcome(status, record["rule"], record["segment"])
-        elif out == ANOMALY:
+        elif out == ANOMALY and record["anomaly_id"] not in revised:
             self.metrics.anomalies.labels(record["kind"]).inc()
 
-    async def _emit(self, out: str, key: str, rec: dict[str, Any]) -> None:
+    def _encode(self, out: str, key: str, rec: dict[str, Any]) -> tuple[str, bytes, bytes]:
+        """(topic, key, value) of one output record."""
         if out == PROVIDER_CLAIM:
-            await self.provider_claims.send(key=key.encode(), value=json.dumps(rec).encode())
-        else:
-            await self._send(out, key, rec)
-
-    async def _send(self, out: str, key: str, record: dict[str, Any]) -> None:
-        logical = OUTPUT_TOPICS[out]
+            return self.provider_topic_name, key.encode(), json.dumps(rec).encode()
         # Records built here are the contract's by construction: encode without re-validating
         # (the encoder still refuses a value it cannot write).
-        value = self.codec.encode(logical, record, validate=False)
-        await self._produce(self.output_names[out], key.encode(), value)
+        value = self.codec.encode(OUTPUT_TOPICS[out], rec, validate=False)
+        return self.output_names[out], key.encode(), value
+
+    async def _emit(self, out: str, key: str, rec: dict[str, Any]) -> None:
+        await self._produce(*self._encode(out, key, rec))
 
     async def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Straight to the producer: Faust's Topic.send costs more than the record itself.
@@ -291,29 +322,38 @@ class HubWorker:
         """
         await self.app.producer.send(topic, key, value, None, None, None)
 
-    async def _dead(
-        self,
-        msg: Any,
-        key: bytes | None,
-        value: bytes | None,
-        kind: str,
-        fld: str | None,
-        reason: str,
-    ) -> None:
-        self.metrics.dead_letters.labels(self.domain_of.get(msg.topic, msg.topic), kind).inc()
-        log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+    async def _dead(self, msg: Any, key: bytes | None, value: bytes | None, why: Rejection) -> None:
+        """One dead letter per refused record, small enough to send whatever the record was."""
+        kept, kept_key, size, sha256 = bounded_dead_letter(value, key)
+        reason = why.reason[:2000]
+        if size > len(kept):
+            reason += f" [value: first {len(kept)} of {size} bytes kept; whole on the input topic]"
         record = {
-            "value": value or b"",
-            "key": key,
+            "value": kept,
+            "key": kept_key,
             "topic": msg.topic,
             "partition": msg.partition,
             "offset": msg.offset,
-            "reason": reason[:2000],
-            "error_kind": kind,
-            "field": fld,
+            "reason": reason,
+            "error_kind": why.kind,
+            "field": why.field,
             "received_at": int(time.time() * 1000),
+            "value_size": size,
+            "value_sha256": sha256,
         }
-        await self._produce(self.dead_letter_name, key, self.codec.encode(DEAD_LETTER, record))
+        try:
+            data = self.codec.encode(DEAD_LETTER, record, validate=False)
+            await self._produce(self.dead_letter_name, kept_key, data)
+        except Exception:  # never lets one record stop the agent; said loudly instead
+            log.exception(
+                "dead letter for %s[%d]@%d could not be sent", msg.topic, msg.partition, msg.offset
+            )
+            self.metrics.send_failures.inc()
+            return
+        self.metrics.dead_letters.labels(self.domain_of.get(msg.topic, msg.topic), why.kind).inc()
+        log.warning(
+            "dead letter %s[%d]@%d %s: %s", msg.topic, msg.partition, msg.offset, why.kind, reason
+        )
 
     def _load(self, customer_id: str) -> CustomerState | None:
         raw = self.customers.get(customer_id.encode())
@@ -334,14 +374,20 @@ class HubWorker:
         # A partition kept through the rebalance keeps its clock, which is newer than the
         # saved copy; one taken over starts from what its previous owner saved.
         kept = {p: c for p, c in self.clocks.items() if (self.tick_topic_name, p) not in taken_over}
-        self.clocks = {
-            p: kept.get(p) or PartitionClock.for_topics(list(self.domain_of), now) for p in assigned
-        }
+        self.clocks = {p: kept.get(p) or PartitionClock() for p in assigned}
+        for tp in taken_over:  # read again from the committed offset (see _backlog)
+            self.positions.pop(tp, None)
         for key, raw in self.clock_table.items():
             p = int(key.decode()[1:])
             if p in self.clocks and p not in kept:
                 saved = json.loads(raw)
-                self.clocks[p].restore(saved["topic_max"], saved["watermark_ms"])
+                if self.clocks[p].restore(
+                    saved["topic_max"], saved["watermark_ms"], now, self.rules.allowed_lateness_ms
+                ):
+                    log.warning(
+                        "partition %d: saved clock was ahead of the wall clock (%s); clamped",
+                        p, saved,
+                    )  # fmt: skip
         for c in self.clocks.values():
             c.deadlines = []  # rebuilt from the customers below
         count = 0
@@ -358,8 +404,9 @@ class HubWorker:
         for _, raw in self.providers.items():
             stored = json.loads(raw).get("outbox", [])
             resend.extend(outbox.to_resend(stored, committed, taken_over))
-        for output in resend:
-            await self._emit(*output)
+        for out, key, rec in resend:
+            # A forwarded claim says so: the provider agent may have counted it already.
+            await self._emit(out, key, {**rec, "resent": True} if out == PROVIDER_CLAIM else rec)
         self.metrics.profiles.set(count)
         self.metrics.outbox_resent.inc(len(resend))
         log.info(
@@ -396,40 +443,39 @@ class HubWorker:
     # -- provider agent -------------------------------------------------------------
 
     async def _provider_agent(self, stream: Any) -> None:
+        """Provider spikes: streams/anomaly/provider.py judges, this agent stores and sends."""
         async for event in stream.events():
             msg = event.message
-            claim = json.loads(event.value)
-            provider_id, t = claim["provider_id"], int(claim["occurred_at"])
-            raw = self.providers.get(provider_id.encode())
-            st: dict[str, Any] = json.loads(raw) if raw else {"days": {}, "ids": {}, "flagged": []}
-            day = t // DAY_MS
-            if str(day) in st["days"] and str(day) not in st["ids"]:
-                continue  # older than the ids kept for deduplication: its day is counted
-            ids = st["ids"].setdefault(str(day), [])
-            if claim["claim_id"] in ids:
-                continue  # forwarded twice after a replay
-            ids.append(claim["claim_id"])
-            st["days"][str(day)] = len(ids)
-            history = {int(d): n for d, n in st["days"].items()}
-            spike = provider_spike(provider_id, day, ids, history, self.anomaly_cfg)
-            outputs: list[Output] = []
-            if spike and day not in st["flagged"]:
-                st["flagged"].append(day)
-                spike["detected_at"] = t
-                self.metrics.anomalies.labels(spike["kind"]).inc()
-                outputs.append((ANOMALY, provider_id, spike))
-                await self._send(ANOMALY, provider_id, spike)
-            keep = day - self.anomaly_cfg.ps_baseline_days - 2
-            st["days"] = {d: n for d, n in st["days"].items() if int(d) >= keep}
-            st["ids"] = {d: v for d, v in st["ids"].items() if int(d) >= day - 1}
-            st["flagged"] = [d for d in st["flagged"] if d >= keep]
-            st["outbox"] = outbox.after_change(
-                st.get("outbox", []),
+            claim = ForwardedClaim.from_record(json.loads(event.value))
+            raw = self.providers.get(claim.provider_id.encode())
+            state = ProviderState.loads(raw) if raw is not None else None
+            res = on_claim(state, claim, self.anomaly_cfg, self.rules.allowed_lateness_ms)
+            if res.verdict == "too_late" and claim.resent:
+                # Forwarded before the takeover, when it was not late; its day is forgotten
+                # since, so whether it was counted then cannot be told. Said, not refused.
+                log.info("re-sent claim %s older than provider %s's window", claim.claim_id,
+                         claim.provider_id)  # fmt: skip
+                self.metrics.duplicates.labels("provider-claims").inc()
+                continue
+            if res.verdict == "too_late":
+                reason = "older than the provider's baseline window plus the allowed lateness"
+                why = Rejection(TOO_LATE, "occurred_at", reason)
+                await self._dead(msg, event.key, event.value, why)
+                continue
+            if res.verdict == "duplicate":
+                continue  # forwarded twice (a replay or an outbox re-send): counted once
+            outputs: list[Output] = [(ANOMALY, claim.provider_id, rec) for rec in res.records]
+            for output in outputs:
+                await self._emit(*output)
+            # Versions of a spike are not new anomalies: count each anomaly_id once.
+            self.metrics.anomalies.labels("provider_spike").inc(res.new_anomalies)
+            res.state.outbox = outbox.after_change(
+                res.state.outbox,
                 self.app.committed,
                 (msg.topic, msg.partition, msg.offset),
                 outputs,
             )
-            self.providers[provider_id.encode()] = json.dumps(st).encode()
+            self.providers[claim.provider_id.encode()] = res.state.dumps()
 
 
 def worker_datadir(settings: Settings) -> Path:
@@ -462,32 +508,34 @@ def run(settings: Settings) -> None:
 
 
 def ensure_worker_topics(settings: Settings) -> None:
-    """The hub's topics plus the worker's own, all co-partitioned with the inputs."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    """The hub's topics plus every topic of the worker's own, before it joins its group.
 
-    from streams.topics import create_topics
+    The worker's own are co-partitioned with the inputs: ticks, provider claims, and the
+    changelog of each table in WORKER_TABLES, compacted, named and configured as Faust would
+    (``<app id>-<table>-changelog``: Faust puts no topic prefix in front); also Faust's
+    one-partition leader topic. Faust would create what is missing itself, but on a fresh
+    broker the group leader's metadata may then lack a changelog, and every write to its
+    table raises PartitionsMismatch until a metadata refresh minutes later.
+    """
+    from streams.topics import TopicSpec, create_topics, ensure_topics
 
     create_topics(settings)
-    prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
-    wanted = [
-        f"{prefix}{app_id}-ticks",
-        f"{prefix}{app_id}-provider-claims",
-        f"{prefix}{OUTPUT_TOPICS[OUTCOME]}",
+    k = settings.kafka
+    prefix, app_id = k.topic_prefix, settings.worker.app_id
+    own: list[tuple[str, int, dict[str, str]]] = [
+        (f"{prefix}{app_id}-ticks", k.input_partitions, {}),
+        (f"{prefix}{app_id}-provider-claims", k.input_partitions, {}),
+        (f"{prefix}{OUTPUT_TOPICS[OUTCOME]}", k.input_partitions, {}),
+        *(
+            (f"{app_id}-{table}-changelog", k.input_partitions, {"cleanup.policy": "compact"})
+            for table in WORKER_TABLES
+        ),
+        (f"{app_id}-__assignor-__leader", 1, {}),
     ]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    try:
-        existing = set(admin.list_topics())
-        missing = [
-            NewTopic(name, settings.kafka.input_partitions, settings.kafka.replication_factor)
-            for name in wanted
-            if name not in existing
-        ]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                admin.create_topics(missing)
-    finally:
-        admin.close()
+    ensure_topics(
+        settings,
+        [TopicSpec(name, name, n, k.replication_factor, configs) for name, n, configs in own],
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -112,10 +112,8 @@ class HubProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def read_topic(
-    s: Settings, logical: str, *, decode: bool = True, timeout_s: float = 20.0
-) -> list[tuple[bytes | None, Any]]:
-    """Every record now in a topic (all partitions, from the beginning to the end offsets)."""
+def raw_records(s: Settings, logical: str, *, timeout_s: float = 20.0) -> list[Any]:
+    """Every Kafka record now in a topic (all partitions, from the beginning to the end)."""
     name = s.kafka.topic_prefix + logical
     consumer = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap, enable_auto_commit=False)
     try:
@@ -126,18 +124,27 @@ def read_topic(
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        out: list[tuple[bytes | None, Any]] = []
-        codec = Codec()
+        out: list[Any] = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {name} to its end")
             for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    out.append((r.key, codec.decode(logical, r.value) if decode else r.value))
+                out.extend(records)
         return out
     finally:
         consumer.close()
+
+
+def read_topic(
+    s: Settings, logical: str, *, decode: bool = True, timeout_s: float = 20.0
+) -> list[tuple[bytes | None, Any]]:
+    """Every record now in a topic as (key, decoded record or raw value)."""
+    codec = Codec()
+    return [
+        (r.key, codec.decode(logical, r.value) if decode else r.value)
+        for r in raw_records(s, logical, timeout_s=timeout_s)
+    ]
 
 
 def wait_for(

@@ -166,6 +166,14 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
         "case_kind": "inquiry", "channel": "app", "category": "billing",
     }  # fmt: skip
     event_rows.append(R.event_row(inquiry, _meta("insurance.servicing.v1", 0), pii))
+    # Landed, but the worker refused it for a reason only its state knows (its dead letter
+    # below): not an accepted event.
+    too_late = {
+        "event_id": "e12", "event_type": "survey_answered", "customer_id": "C-F",
+        "occurred_at": T0 - 90 * DAY, "source": "servicing.crm", "case_id": "CASE-12",
+        "case_kind": "survey", "nps_score": 3,
+    }  # fmt: skip
+    event_rows.append(R.event_row(too_late, _meta("insurance.servicing.v1", 1), pii))
 
     acc, inq = "claim_acceptance", "inquiry_first_response"
     outcomes = [
@@ -215,6 +223,10 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
         {"value": b'{"customer_name": "Zhang Wei"}', "key": b"C-B", "topic": "insurance.claims.v1",
          "partition": 1, "offset": 7, "reason": "field 'claimed_amount': below minimum 0",
          "error_kind": "schema_invalid", "field": "claimed_amount", "received_at": recent},
+        {"value": b"\xc3\x01survey", "key": b"C-F", "topic": "insurance.servicing.v1",
+         "partition": 0, "offset": 1, "reason": "older than the dedup horizon",
+         "error_kind": "too_late", "field": "occurred_at", "received_at": recent,
+         "value_size": 4000, "value_sha256": "ab" * 32},
     ]  # fmt: skip
 
     def readable(topic: str, value: bytes) -> dict[str, Any] | None:
@@ -280,9 +292,9 @@ class Engines:
 @pytest.fixture(scope="module")
 def engines(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
     with private_server(settings, tmp_path_factory.mktemp("ch-schema")) as server:
-        assert [m.version for m in migrate(server.settings)] == [1, 2]
+        assert [m.version for m in migrate(server.settings)] == [1, 2, 3]
         chdb = ChdbEngine(tmp_path_factory.mktemp("chdb"))
-        assert [m.version for m in apply_migrations(chdb)] == [1, 2]
+        assert [m.version for m in apply_migrations(chdb)] == [1, 2, 3]
         writer = writer_client(server.settings)
         for table, rows in scenario().items():
             columns = [list(c) for c in zip(*rows, strict=True)]
@@ -318,7 +330,7 @@ def test_migrate_is_idempotent_versioned_and_refuses_edited_files(engines: Engin
         versions = client.execute(
             "SELECT version, name FROM schema_migrations FINAL ORDER BY version"
         )
-        assert versions == [(1, "tables"), (2, "views")]
+        assert versions == [(1, "tables"), (2, "views"), (3, "one_verdict")]
         engine = DriverEngine(client)
         edited = [
             Migration(m.version, m.name, m.path, m.sql + "\n-- edited") for m in load_migrations()
@@ -369,7 +381,7 @@ def test_tables_are_replacing_merge_trees_partitioned_by_month(engines: Engines)
 def test_events_and_profiles_count_each_record_once(engines: Engines) -> None:
     assert engines.same("SELECT count() FROM events_unique") == [(15.0,)]
     # 18.16 keeps the redelivered copy until a merge (current ClickHouse may drop it on insert)
-    assert engines.reader.execute("SELECT count() FROM events") == [(16,)]
+    assert engines.reader.execute("SELECT count() FROM events") == [(17,)]
     assert engines.same(
         "SELECT customer_id, version, segment, active_policies FROM customer_profile_current"
     ) == [("C-A", 3.0, "affluent", 2.0), ("C-B", 1.0, "standard", 1.0)]
@@ -448,7 +460,12 @@ def test_dead_letters_once_per_record_without_personal_data(engines: Engines) ->
     assert sorted(r[:3] for r in rows) == [
         ("insurance.claims.v1", 7.0, "schema_invalid"),
         ("insurance.sales.v1", 5.0, "malformed"),
+        ("insurance.servicing.v1", 1.0, "too_late"),
     ]
+    # A value kept as a prefix reports the whole record's size and hash.
+    assert engines.same(
+        "SELECT value_size, value_sha256 FROM dead_letter_unique WHERE error_kind = 'too_late'"
+    ) == [(4000.0, "ab" * 32)]
     assert all("Zhang" not in r[3] for r in rows)
     assert any("customer_name_hmac" in r[3] for r in rows)
 
@@ -511,6 +528,7 @@ def test_documented_query_answers(engines: Engines) -> None:
     assert sorted((r[2], r[4]) for r in run("dead_letters")) == [
         ("malformed", 1.0),
         ("schema_invalid", 1.0),
+        ("too_late", 1.0),
     ]
 
 

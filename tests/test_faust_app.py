@@ -7,17 +7,19 @@ the group's commits, as happens after every rebalance (see streams/faust_app.py)
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition as AioTP
 from harness import isolated
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.structs import OffsetAndMetadata
 
 from streams.faust_app import seek_all_to_committed
 from streams.settings import Settings
+from streams.worker import WORKER_TABLES, HubWorker, ensure_worker_topics
 
 RECORDS = 10
 
@@ -84,3 +86,86 @@ async def _fetch_all_then_seek(
         return {(tp.topic, tp.partition): await consumer.position(tp) for tp in tps}
     finally:
         await consumer.stop()
+
+
+FETCH_WAIT_MS = 1000
+EMPTY_PARTITIONS = 8
+
+
+def test_seek_of_a_fresh_group_waits_for_one_fetch_not_one_per_partition(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """With nothing to read, each fetch waits out fetch_max_wait_ms, and a reset to the log
+    start waits for the fetch in flight: one reset per partition made a fresh worker's first
+    seek take 55 s (37 partitions, 1.5 s each with Faust's setting)."""
+    s = isolated(settings, tmp_path)
+    stream = f"{s.kafka.topic_prefix}empty"
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
+    try:
+        admin.create_topics([NewTopic(stream, EMPTY_PARTITIONS, 1)])
+    finally:
+        admin.close()  # the session deletes its topics at the end (tests/conftest.py)
+    elapsed, positions = asyncio.run(_seek_fresh_group(s, stream))
+    assert positions == dict.fromkeys(range(EMPTY_PARTITIONS), 0)
+    assert elapsed < 2 * FETCH_WAIT_MS / 1000  # one per partition: 8 s
+
+
+async def _seek_fresh_group(s: Settings, stream: str) -> tuple[float, dict[int, int]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=s.kafka.bootstrap,
+        group_id=f"{s.kafka.topic_prefix}fresh",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=FETCH_WAIT_MS,
+    )
+    await consumer.start()
+    try:
+        tps = [AioTP(stream, p) for p in range(EMPTY_PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        await asyncio.sleep(0.3)  # a fetch is now waiting for records that do not come
+        start = asyncio.get_running_loop().time()
+        committed = await seek_all_to_committed(consumer, frozenset())
+        elapsed = asyncio.get_running_loop().time() - start
+        assert set(committed.values()) == {None}
+        return elapsed, {tp.partition: await consumer.position(tp) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+def test_worker_topics_include_every_table_changelog_compacted_and_co_partitioned(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Faust's own changelog topics exist before the worker joins its group (a changelog
+    missing from the group leader's metadata makes every write to its table fail)."""
+    s = isolated(settings, tmp_path)
+    s = replace(s, kafka=replace(s.kafka, input_partitions=3))  # not the default 6
+    app_id = s.worker.app_id
+    # What Faust would create for the worker's tables: WORKER_TABLES covers every table, and
+    # each changelog is compacted only (no delete policy) with the inputs' partition count.
+    faust_wants = {
+        t.changelog_topic.get_topic_name(): (
+            t.changelog_topic.partitions,
+            t.changelog_topic.compacting,
+            t.changelog_topic.deleting,
+        )
+        for t in HubWorker(s).app.tables.values()
+    }
+    changelogs = {f"{app_id}-{table}-changelog" for table in WORKER_TABLES}
+    assert faust_wants == dict.fromkeys(changelogs, (3, True, None))
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
+    try:
+        ensure_worker_topics(s)
+        ensure_worker_topics(s)  # idempotent
+        described = admin.describe_topics(sorted(changelogs))
+        assert {t["name"]: len(t["partitions"]) for t in described} == dict.fromkeys(changelogs, 3)
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n, ["cleanup.policy"]) for n in changelogs]
+        )
+        policies = {n: c["cleanup.policy"] for n, c in configs["topic"].items()}
+        assert {n: p.get("value") for n, p in policies.items()} == dict.fromkeys(
+            changelogs, "compact"
+        )
+        assert f"{app_id}-__assignor-__leader" in admin.list_topics()
+    finally:
+        admin.close()  # the session deletes its topics at the end (tests/conftest.py)

@@ -16,7 +16,6 @@ from typing import Any
 
 from harness import HubProcess, isolated, read_topic, wait_for
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 from test_worker_e2e import metric_values, partition_of, scrape, worker_lag
 
@@ -124,18 +123,9 @@ def test_a_worker_taking_over_resends_what_a_killed_owner_may_not_have_delivered
     producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
     codec = Codec()
     try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    changelog,
-                    s.kafka.input_partitions,
-                    1,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-            ]
-        )
-        # The killed owner: both claims read (offsets 0 and 1), its state in the changelog,
-        # offset 0 committed, and none of its breach records on the breach topic.
+        # The killed owner (ensure_worker_topics made its changelog): both claims read
+        # (offsets 0 and 1), its state in the changelog, offset 0 committed, and none of its
+        # breach records on the breach topic.
         for i in range(2):
             producer.send(
                 claims, key=b"C-OUTBOX", value=codec.encode(CLAIMS, claim_reported(i)), partition=p

@@ -4,46 +4,88 @@ from __future__ import annotations
 
 from streams.watermark import PartitionClock
 
-TOPICS = ["sales", "claims", "servicing"]
+HOUR = 3_600_000
+DAY = 24 * HOUR
+NOW = 1_780_000_000_000  # the wall clock in these tests
+LIVE = 72 * HOUR
+LATE = 300_000
+QUIET = 5000
 
 
-def test_waits_for_every_topic_then_follows_the_slowest() -> None:
-    c = PartitionClock.for_topics(TOPICS, wall_ms=0)
-    c.observe("claims", 5_000_000, wall_ms=10, idle_ms=5000)
-    # Sales may still hold older events: nothing moves yet.
-    assert c.candidate(wall_ms=20, idle_ms=5000, lateness_ms=1000) == 0
-    c.observe("sales", 1_000_000, wall_ms=30, idle_ms=5000)
-    c.observe("servicing", 7_000_000, wall_ms=40, idle_ms=5000)
-    assert c.candidate(wall_ms=50, idle_ms=5000, lateness_ms=1000) == 999_000
+def _at(c: PartitionClock, wall: int, backlog: list[str]) -> int:
+    return c.candidate(wall, LATE, backlog, QUIET, LIVE)
 
 
-def test_idle_topics_stop_holding_it_back_and_wall_time_moves_it_on() -> None:
-    c = PartitionClock.for_topics(TOPICS, wall_ms=0)
-    c.observe("sales", 1_000_000, wall_ms=100, idle_ms=5000)
-    c.observe("claims", 1_500_000, wall_ms=4_000, idle_ms=5000)
-    c.observe("claims", 2_000_000, wall_ms=8_000, idle_ms=5000)
-    # servicing never spoke and sales went quiet over 5 s ago: claims alone leads.
-    assert c.candidate(wall_ms=8_000, idle_ms=5000, lateness_ms=0) == 2_000_000
-    # Everything idle: event time advances with the wall clock from the newest event.
-    assert c.candidate(wall_ms=18_000, idle_ms=5000, lateness_ms=0) == 2_000_000 + 10_000
+def test_a_backlog_follows_the_slowest_topic_with_queued_records() -> None:
+    c = PartitionClock()
+    c.observe("claims", NOW - 10 * DAY, NOW - 60_000)
+    # Sales has records queued but none read yet: nothing moves.
+    assert _at(c, NOW, ["claims", "sales"]) == 0
+    c.observe("sales", NOW - 20 * DAY, NOW - 60_000)
+    c.observe("servicing", NOW - 5 * DAY, NOW - 60_000)
+    assert _at(c, NOW, ["claims", "sales"]) == NOW - 20 * DAY - LATE
+    # Servicing is caught up and quiet: it cannot hold the others back, nor pull them on.
+    assert _at(c, NOW, ["claims"]) == NOW - 10 * DAY - LATE
 
 
-def test_restore_keeps_what_was_saved_until_topics_speak() -> None:
-    c = PartitionClock.for_topics(TOPICS, wall_ms=0)
-    c.restore({"sales": 9_000, "claims": 8_000}, watermark_ms=7_000)
-    assert c.watermark_ms == 7_000
-    assert c.candidate(wall_ms=1, idle_ms=5000, lateness_ms=0) == 7_000  # servicing unheard
+def test_a_topic_heard_from_recently_holds_it_back_though_caught_up() -> None:
+    """The consumer knows a topic's end only as of its last fetch: a record may be coming."""
+    c = PartitionClock()
+    c.observe("claims", NOW - 10 * DAY, NOW - 60_000)
+    c.observe("sales", NOW - 20 * DAY, NOW - 1000)  # caught up, but a second ago
+    assert _at(c, NOW, ["claims"]) == NOW - 20 * DAY - LATE
+    assert _at(c, NOW + QUIET, ["claims"]) == NOW - 10 * DAY - LATE
 
 
-def test_waking_up_after_a_quiet_spell_waits_for_the_other_topics() -> None:
-    c = PartitionClock.for_topics(TOPICS, wall_ms=0)
-    for topic in TOPICS:
-        c.observe(topic, 1_000_000, wall_ms=10, idle_ms=5000)
-    c.watermark_ms = c.candidate(wall_ms=20, idle_ms=5000, lateness_ms=0)
-    assert c.watermark_ms == 1_000_000
-    # A burst after a minute of silence reaches claims first, days ahead in event time.
-    c.observe("claims", 9_000_000, wall_ms=60_000, idle_ms=5000)
-    assert c.candidate(wall_ms=60_001, idle_ms=5000, lateness_ms=0) == 1_000_000  # hold
-    c.observe("sales", 2_000_000, wall_ms=60_002, idle_ms=5000)
-    c.observe("servicing", 3_000_000, wall_ms=60_003, idle_ms=5000)
-    assert c.candidate(wall_ms=60_004, idle_ms=5000, lateness_ms=0) == 2_000_000
+def test_a_backlog_never_advances_by_wall_time() -> None:
+    c = PartitionClock()
+    c.observe("claims", NOW - 10 * DAY, NOW)
+    c.observe("sales", NOW - 9 * DAY, NOW)
+    first = _at(c, NOW, ["claims"])
+    # An hour of a stalled consumer (a rebalance, a slow start) later: the same.
+    assert _at(c, NOW + HOUR, ["claims"]) == first == NOW - 10 * DAY - LATE
+
+
+def test_caught_up_and_live_follows_the_wall_clock_whatever_the_last_event_time() -> None:
+    c = PartitionClock()
+    c.observe("servicing", NOW - 12 * HOUR, NOW)  # a source that uploads its batch 12 h late
+    assert _at(c, NOW + 1000, []) == NOW - 12 * HOUR - LATE  # just read: may be more
+    assert _at(c, NOW + QUIET, []) == NOW + QUIET - LATE
+    assert _at(c, NOW + 60_000, []) == NOW + 60_000 - LATE
+
+
+def test_caught_up_on_old_history_moves_on_from_the_newest_event_by_wall_time() -> None:
+    c = PartitionClock()
+    c.observe("claims", NOW - 200 * DAY, NOW)
+    c.observe("sales", NOW - 201 * DAY, NOW)
+    assert _at(c, NOW + 60_000, []) == NOW - 200 * DAY - LATE + 60_000
+    # A new record stops the drift: a paced replay never runs ahead of itself.
+    c.observe("claims", NOW - 199 * DAY, NOW + 61_000)
+    assert _at(c, NOW + 62_000, []) == NOW - 199 * DAY - LATE
+    # And a backlog never drifts.
+    assert _at(c, NOW + 120_000, ["sales"]) == NOW - 201 * DAY - LATE
+
+
+def test_caught_up_with_nothing_read_stays_put_for_a_later_backfill() -> None:
+    c = PartitionClock()
+    assert _at(c, NOW, []) == 0
+    c.observe("sales", NOW - 400 * DAY, NOW + 1000)  # the book of policies, published afterwards
+    assert _at(c, NOW + 2000, ["sales"]) == NOW - 400 * DAY - LATE
+
+
+def test_no_record_moves_it_past_the_wall_clock() -> None:
+    c = PartitionClock()
+    c.observe("claims", NOW + 365 * DAY, NOW)  # a far-future record that got this far
+    assert _at(c, NOW, ["claims"]) == NOW - LATE
+    assert _at(c, NOW + QUIET, []) == NOW + QUIET - LATE
+
+
+def test_restore_clamps_a_poisoned_saved_clock() -> None:
+    c = PartitionClock()
+    assert c.restore({"claims": NOW + 70 * 365 * DAY}, NOW + 70 * 365 * DAY, NOW, LATE)
+    assert c.topic_max == {"claims": NOW}
+    assert c.watermark_ms == NOW - LATE
+    sane = PartitionClock()
+    assert not sane.restore({"claims": NOW - DAY}, NOW - DAY - LATE, NOW, LATE)
+    assert sane.topic_max == {"claims": NOW - DAY}
+    assert sane.watermark_ms == NOW - DAY - LATE

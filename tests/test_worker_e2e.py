@@ -223,6 +223,22 @@ class Outputs:
                 assert same == again, f"two records with one id differ: {first} {r}"
         return out
 
+    def latest_anomalies(self) -> dict[str, dict[str, Any]]:
+        """The newest version of each anomaly (an episode grows: claim_anomaly_latest)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for a in self.anomalies:
+            if a["detected_at"] >= latest.get(a["anomaly_id"], a)["detected_at"]:
+                latest[a["anomaly_id"]] = a
+        return latest
+
+    def anomaly_contents(self) -> dict[str, dict[str, Any]]:
+        """The newest version of each anomaly without its detected_at, which may be later
+        where the records arrived in another order (the content may not)."""
+        return {
+            k: {f: v for f, v in a.items() if f != "detected_at"}
+            for k, a in self.latest_anomalies().items()
+        }
+
     def breach_keys(self, status: str) -> set[tuple[str, str]]:
         return {
             (r["rule"], r["subject_id"])
@@ -352,7 +368,7 @@ def anomaly_scores(gt: GroundTruth, out: Outputs) -> tuple[list[Score], dict[str
     Returns the scores and the flagged subjects per kind (customer ids, provider|day,
     claim ids).
     """
-    recs = list(out.unique(out.anomalies, "anomaly_id").values())
+    recs = list(out.latest_anomalies().values())
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in recs:
         by_kind[r["kind"]].append(r)

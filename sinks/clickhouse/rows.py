@@ -383,8 +383,9 @@ def dead_letter_row(
         redact_reason(str(d["reason"]), d.get("field")),
         _key_text(d.get("key")),
         to_json(pii.redact(record)) if isinstance(record, Mapping) else "",
-        len(value),
-        hashlib.sha256(value).hexdigest(),
+        # A long value travels as a prefix with the whole record's size and hash.
+        d.get("value_size") if d.get("value_size") is not None else len(value),
+        d.get("value_sha256") or hashlib.sha256(value).hexdigest(),
         epoch_seconds(d["received_at"]),
         meta.topic,
         meta.partition,

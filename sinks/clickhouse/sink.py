@@ -18,7 +18,8 @@ rest of one poll of at most 2,000 records) and nothing is committed, so nothing 
 Bad rows: when ClickHouse refuses a batch for its data (not for being unreachable), the batch
 is bisected until the refused rows are isolated; the others land, and each refused one goes
 to ``dead_letter`` with ClickHouse's message before the offsets are committed.
-Invalid records on the input topics are skipped and counted (the worker dead-letters them on
+Records on the input topics that fail the worker's own acceptance test
+(streams/ingest.py) are skipped and counted (the worker dead-letters them on
 ``insurance.dead-letter.v1``, which this sink lands), so ``events`` holds accepted events
 only. Undecodable records on the hub's output topics are dead-lettered here.
 """
@@ -56,7 +57,9 @@ from schemas import (
 )
 from sinks.clickhouse import rows as R
 from sinks.clickhouse.migrate import MigrationError, migrate, writer_client
+from streams.ingest import Rejection, TimeBounds, accept
 from streams.settings import Settings
+from streams.sla.rules import load_rules
 
 log = logging.getLogger("insurance_hub.sink")
 
@@ -291,6 +294,7 @@ class ClickHouseSink:
         self.settings = settings
         self.cfg = settings.sink
         self.codec = Codec()
+        self.bounds = TimeBounds.of(load_rules())
         self.pii = R.PiiHasher(settings.pii_key)
         self.metrics = metrics or SinkMetrics()
         self.serve_metrics = serve_metrics
@@ -463,18 +467,21 @@ class ClickHouseSink:
             buf.first_at = time.monotonic()
         buf.offsets[tp] = msg.offset + 1
         meta = R.Meta(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key)
-        try:
-            record = self.codec.decode(route.logical, msg.value, validate=route.is_input)
-        except EventValidationError as exc:
-            if route.is_input:
+        if route.is_input:
+            # The worker's own acceptance test: what it refuses is its dead letter, not an event.
+            verdict = accept(
+                self.codec, route.logical, msg.key, msg.value, msg.timestamp, self.bounds
+            )
+            if isinstance(verdict, Rejection):
                 self.stats.records_skipped += 1
-                self.metrics.records_skipped.labels(route.logical, exc.kind).inc()
+                self.metrics.records_skipped.labels(route.logical, verdict.kind).inc()
                 return buf
-            reason = R.redact_reason(str(exc), exc.field)
-            buf.dead.append(R.rejected_row(meta, msg.value, reason, "", exc.field or "", exc.kind))
-            self.stats.rows_rejected += 1
-            self.metrics.rows_rejected.labels(route.table.name).inc()
-            return buf
+            record = verdict
+        else:
+            try:
+                record = self.codec.decode(route.logical, msg.value, validate=False)
+            except EventValidationError as exc:
+                return self._reject_unreadable(route, buf, meta, msg.value, exc)
         try:
             if route.table is R.DEAD_LETTER:
                 row = R.dead_letter_row(record, meta, self.pii, self._readable)
@@ -490,6 +497,16 @@ class ClickHouseSink:
         buf.rows.append(row)
         buf.metas.append(meta)
         buf.values.append(msg.value)
+        return buf
+
+    def _reject_unreadable(
+        self, route: Route, buf: Buffer, meta: R.Meta, value: bytes, exc: EventValidationError
+    ) -> Buffer:
+        """An output-topic record this build cannot read: a dead letter of the sink's own."""
+        reason = R.redact_reason(str(exc), exc.field)
+        buf.dead.append(R.rejected_row(meta, value, reason, "", exc.field or "", exc.kind))
+        self.stats.rows_rejected += 1
+        self.metrics.rows_rejected.labels(route.table.name).inc()
         return buf
 
     def _readable(self, topic: str, value: bytes) -> Mapping[str, Any] | None:

@@ -7,6 +7,7 @@ insured, so "how surprising is this count" has a closed form and needs no traini
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ import yaml
 
 DAY_MS = 86_400_000
 DEFAULT_FILE = Path(__file__).with_name("rules.yml")
+EVIDENCE_MAX = 50  # claim ids per anomaly record
+# An anomaly re-published with new figures is a new version: ClickHouse keeps the one with the
+# largest detected_at, a DateTime (whole seconds), so versions are at least a second apart.
+VERSION_STEP_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,18 @@ def anomaly_id(kind: str, subject: str, anchor: str) -> str:
     return hashlib.sha1(f"{kind}|{subject}|{anchor}".encode()).hexdigest()[:20]
 
 
+def content_digest(record: dict[str, Any]) -> str:
+    """What a new version of an anomaly would change: kept in state, so that a claim that
+    changes no figure (a replay, a re-reported claim) publishes no new version."""
+    content = [
+        record["observed"],
+        record["expected"],
+        record["score"],
+        record["evidence_claim_ids"],
+    ]
+    return hashlib.sha1(json.dumps(content).encode()).hexdigest()[:16]
+
+
 def high_frequency(
     customer_id: str,
     claims: list[tuple[int, str]],  # (reported_ms, claim_id)
@@ -112,7 +129,7 @@ def high_frequency(
         "observed": float(observed),
         "expected": round(expected, 4),
         "score": score(p),
-        "evidence_claim_ids": [cid for _, cid in window][-50:],
+        "evidence_claim_ids": [cid for _, cid in window][-EVIDENCE_MAX:],
     }
 
 
@@ -142,22 +159,25 @@ def early_claim(
     }
 
 
-def provider_spike(
+def provider_day(
     provider_id: str,
     day: int,  # days since epoch (UTC)
-    today_ids: list[str],
-    history: dict[int, int],  # day -> claim count
+    observed: int,
+    evidence: list[str],
+    history: dict[int, int],  # day -> claim count (days before `day`; missing days count 0)
     cfg: AnomalyConfig,
-) -> dict[str, Any] | None:
-    observed = len(today_ids)
-    if observed < cfg.ps_min_claims:
-        return None
+) -> tuple[bool, dict[str, Any]]:
+    """A provider's day against the mean of its previous days: (anomalous, record).
+
+    The record (without ``detected_at``) is built whether or not the day is anomalous: the
+    provider agent (streams/anomaly/provider.py) re-judges a day when a late claim changes
+    it, and needs the current figures to withdraw a day it had already flagged.
+    """
     prior = [history.get(d, 0) for d in range(day - cfg.ps_baseline_days, day)]
     baseline = max(sum(prior) / len(prior), cfg.ps_min_baseline)
     p = poisson_sf(observed, baseline)
-    if p >= cfg.ps_max_p:
-        return None
-    return {
+    anomalous = observed >= cfg.ps_min_claims and p < cfg.ps_max_p
+    return anomalous, {
         "anomaly_id": anomaly_id("provider_spike", provider_id, str(day)),
         "kind": "provider_spike",
         "subject_type": "provider",
@@ -167,5 +187,5 @@ def provider_spike(
         "observed": float(observed),
         "expected": round(baseline, 4),
         "score": score(p),
-        "evidence_claim_ids": today_ids[-50:],
+        "evidence_claim_ids": evidence[:EVIDENCE_MAX],
     }

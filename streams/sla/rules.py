@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +98,11 @@ class RuleSet:
     rules: tuple[Rule, ...]
     calendar: BusinessCalendar
     allowed_lateness_ms: int
-    idle_advance_after_s: float
+    quiet_ms: int  # a topic heard from this recently still holds its partition's watermark
+    live_horizon_ms: int
     dedup_horizon_ms: int
+    max_future_skew_ms: int  # occurred_at further ahead of the record's Kafka time: refused
+    min_event_ms: int  # occurred_at before this floor: refused as implausible
 
     def starting(self, event_type: str) -> list[Rule]:
         return [r for r in self.rules if event_type in r.start]
@@ -111,6 +115,15 @@ class RuleSet:
             if r.name == name:
                 return r
         raise KeyError(name)
+
+
+def _epoch_ms(value: Any, where: str) -> int:
+    """Midnight UTC of a ``YYYY-MM-DD`` date (YAML may already have parsed it)."""
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{where}: expected a date YYYY-MM-DD, got {value!r}") from None
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
@@ -153,6 +166,9 @@ def load_rules(path: Path | None = None) -> RuleSet:
         rules=tuple(rules),
         calendar=BusinessCalendar(cal.get("country", "CN"), cal.get("timezone", "Asia/Shanghai")),
         allowed_lateness_ms=int(float(raw.get("allowed_lateness_seconds", 300)) * 1000),
-        idle_advance_after_s=float(raw.get("idle_advance_after_seconds", 5)),
+        quiet_ms=int(float(raw.get("idle_advance_after_seconds", 5)) * 1000),
+        live_horizon_ms=int(float(raw.get("live_horizon_hours", 72)) * 3_600_000),
         dedup_horizon_ms=int(float(raw.get("dedup_horizon_days", 30)) * 86_400_000),
+        max_future_skew_ms=int(float(raw.get("max_future_skew_seconds", 3600)) * 1000),
+        min_event_ms=_epoch_ms(raw.get("min_event_time", "1990-01-01"), f"{path}: min_event_time"),
     )
