@@ -16,6 +16,11 @@ from typing import Any
 from schemas import Codec, to_jsonable
 from streams.generator.model import GeneratedEvent
 
+FREE_TEXT = {
+    "insurance.claims.v1": "rejection_reason",
+    "insurance.underwriting.v1": "exclusion",
+    "insurance.sales.v1": "reason",
+}
 #: Input records above this are refused unread (streams/ingest.py's limit is 1 MiB).
 OVERSIZED = 2 * 1024 * 1024
 
@@ -107,8 +112,8 @@ def malformed_records(valid: list[GeneratedEvent], count: int, seed: int) -> lis
             value["occurred_at"] = rng.randint(0, 10**8)
             return Malformed(topic, key, _json(value), "implausible_timestamp",
                              category)  # fmt: skip
-        if category == "oversized_string":
-            value["source"] = "x" * rng.randint(200_000, 450_000)
+        if category == "oversized_string":  # 0.2-0.45 MB in a free-text field (or source)
+            value[FREE_TEXT.get(topic, "source")] = "x" * rng.randint(200_000, 450_000)
             return Malformed(topic, key, _avro(codec, topic, value), "schema_invalid", category)
         if category == "negative_amount":
             claims = [e for e in events if e.topic == "insurance.claims.v1" and e.value
