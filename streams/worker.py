@@ -87,6 +87,9 @@ class HubWorker:
         self.processor = CustomerProcessor(self.rules, self.anomaly_cfg, settings.pii_key.encode())
         self.clocks: dict[int, PartitionClock] = {}
         self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input TP
+        self.ends: dict[tuple[str, int], int] = {}  # broker end offsets (see _refresh_ends)
+        self.ends_wall_ms = 0  # when they were read
+        self.ends_stale_ms = int(3000 * max(1.0, settings.worker.tick_interval_s))
         self.owned: set[tuple[str, int]] = set()  # partitions assigned at the last rebalance
         partitions = settings.kafka.input_partitions
         datadir = worker_datadir(settings)
@@ -130,7 +133,7 @@ class HubWorker:
         self.app.agent(self.inputs, name="customers")(self._customer_agent)
         self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
         self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
-        self.app.timer(5.0)(self._report_lag)
+        self.app.timer(settings.worker.tick_interval_s)(self._refresh_ends)
 
     # -- customer agent -------------------------------------------------------------
 
@@ -199,19 +202,28 @@ class HubWorker:
             clock = self.clocks[partition] = PartitionClock()
         return clock
 
-    def _backlog(self, partition: int) -> list[str]:
+    def _lag(self, topic: str, partition: int) -> int | None:
+        """Records of an input partition not processed yet (None: not known).
+
+        The end is the newer of the broker's (`_refresh_ends`) and the last fetch's; the
+        position is the next offset to process, or the committed one before the first record.
+        """
+        key = (topic, partition)
+        try:
+            fetched = self.app.consumer.highwater(TP(topic, partition))
+        except (AssertionError, KeyError):  # not assigned (any more)
+            fetched = None
+        end = max(-1 if fetched is None else fetched, self.ends.get(key, -1))
+        done = self.positions.get(key, self.app.committed.get(key))
+        if end < 0 or done is None:
+            return None
+        return max(0, end - done)
+
+    def _backlog(self, partition: int, wall_ms: int) -> list[str]:
         """Input topics of `partition` with records not processed yet (unknown: a backlog)."""
-        consumer, committed = self.app.consumer, self.app.committed
-        topics = []
-        for topic in self.domain_of:
-            try:
-                high = consumer.highwater(TP(topic, partition))
-            except (AssertionError, KeyError):  # not assigned (any more)
-                high = None
-            done = self.positions.get((topic, partition), committed.get((topic, partition)))
-            if high is None or done is None or done < high:
-                topics.append(topic)
-        return topics
+        if wall_ms - self.ends_wall_ms > self.ends_stale_ms:
+            return list(self.domain_of)  # no fresh end offsets: nothing counts as caught up
+        return [t for t in self.domain_of if self._lag(t, partition) != 0]
 
     async def _advance(self, source: Source, wall_ms: int) -> None:
         """Breaches are attributed to `source`, the event or tick that moved the watermark."""
@@ -221,7 +233,7 @@ class HubWorker:
         watermark_ms = clock.candidate(
             wall_ms,
             rules.allowed_lateness_ms,
-            self._backlog(partition),
+            self._backlog(partition, wall_ms),
             rules.quiet_ms,
             rules.live_horizon_ms,
         )
@@ -426,19 +438,26 @@ class HubWorker:
             await self.ticks.send(key=b"tick", value=now, partition=tp.partition)
         self.metrics.open_obligations.set(sum(len(c.deadlines) for c in self.clocks.values()))
 
-    async def _report_lag(self) -> None:
-        """Records not yet processed per input partition (broker high watermark - position)."""
-        for tp in self.app.assignor.assigned_actives():
-            if tp.topic not in self.domain_of:
-                continue
-            highwater = self.app.consumer.highwater(tp)
-            if highwater is None or highwater < 0:
-                continue
-            done = self.positions.get((tp.topic, tp.partition))
-            if done is None:  # nothing read since the start: where the seek put the consumer
-                done = await self.app.consumer.position(tp) or 0
-            lag = max(0, highwater - done)
-            self.metrics.consumer_lag.labels(self.domain_of[tp.topic], str(tp.partition)).set(lag)
+    async def _refresh_ends(self) -> None:
+        """The broker's end offsets of the input partitions (what the watermark trusts to
+        tell a caught-up topic: the consumer's own highwater is only as fresh as its last
+        fetch, which stops during a rebalance), and the lag gauge from them."""
+        tps = [tp for tp in self.app.assignor.assigned_actives() if tp.topic in self.domain_of]
+        if not tps:
+            return
+        try:
+            ends = await self.app.consumer.highwaters(*tps)
+        except Exception as exc:  # a rebalance, a broker away: the snapshot ages instead
+            log.debug("end offsets not read: %s", exc)
+            return
+        self.ends = {(tp.topic, tp.partition): off for tp, off in ends.items()}
+        self.ends_wall_ms = int(time.time() * 1000)
+        for tp in tps:
+            lag = self._lag(tp.topic, tp.partition)
+            if lag is not None:
+                self.metrics.consumer_lag.labels(self.domain_of[tp.topic], str(tp.partition)).set(
+                    lag
+                )
 
     # -- provider agent -------------------------------------------------------------
 
@@ -449,7 +468,10 @@ class HubWorker:
             claim = ForwardedClaim.from_record(json.loads(event.value))
             raw = self.providers.get(claim.provider_id.encode())
             state = ProviderState.loads(raw) if raw is not None else None
-            res = on_claim(state, claim, self.anomaly_cfg, self.rules.allowed_lateness_ms)
+            # Claims come from every customer partition, which a backfill or a takeover can
+            # set weeks of event time apart: the provider view takes them as late as the
+            # customers' own dedup horizon.
+            res = on_claim(state, claim, self.anomaly_cfg, self.rules.dedup_horizon_ms)
             if res.verdict == "too_late" and claim.resent:
                 # Forwarded before the takeover, when it was not late; its day is forgotten
                 # since, so whether it was counted then cannot be told. Said, not refused.
@@ -458,7 +480,7 @@ class HubWorker:
                 self.metrics.duplicates.labels("provider-claims").inc()
                 continue
             if res.verdict == "too_late":
-                reason = "older than the provider's baseline window plus the allowed lateness"
+                reason = "older than the provider's baseline window plus the dedup horizon"
                 why = Rejection(TOO_LATE, "occurred_at", reason)
                 await self._dead(msg, event.key, event.value, why)
                 continue

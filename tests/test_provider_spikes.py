@@ -202,12 +202,13 @@ def test_state_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert rec["evidence_claim_ids"] == [cid for _, cid in earliest]
 
 
-def test_a_full_row_fits_the_workers_write_limit() -> None:
+@pytest.mark.parametrize("lateness", [LATENESS, 30 * DAY_MS])  # the worker passes 30 days
+def test_a_full_row_fits_the_workers_write_limit(lateness: int) -> None:
     """Every open day at its cap, 128-character ids (the contract's longest), 15 versions in
     the outbox: still under the 900 KB the worker writes at most (Kafka's 1 MB request)."""
-    cap = P.ids_per_day(CFG, LATENESS)
-    state = ProviderState(provider_id="P" * 128, newest_ms=(D0 + 30) * DAY_MS)
-    for d in range(D0, D0 + 31):
+    cap = P.ids_per_day(CFG, lateness)
+    state = ProviderState(provider_id="P" * 128, newest_ms=(D0 + 60) * DAY_MS)
+    for d in range(D0, D0 + 61):
         ids = [f"{d}-{i:06d}".rjust(128, "x") for i in range(cap)]
         state.days[str(d)] = {
             "n": cap,
@@ -216,7 +217,7 @@ def test_a_full_row_fits_the_workers_write_limit() -> None:
             "seen": "," + "".join(f"{P._token(i)}," for i in ids),
         }
         state.published[str(d)] = {"digest": "0" * 16, "detected_at": d * DAY_MS, "live": True}
-    P._prune(state, CFG, LATENESS)
+    P._prune(state, CFG, lateness)
     record = {"evidence_claim_ids": ["x" * 128] * 50, "subject_id": "P" * 128, "more": "y" * 300}
     state.outbox = [["t" * 255, 5, 10**12, [["claim-anomaly", "P" * 128, record]] * 15]]
     assert len(state.dumps()) < 900_000

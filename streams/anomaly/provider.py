@@ -22,11 +22,12 @@ What the state keeps, and why it stays bounded:
 - per day still open: a digest of the last record published and its ``detected_at``, so a
   replay publishes nothing and a new version always gets a larger ``detected_at``.
 
-The digests kept per day are capped (`ids_per_day`: 2,500 with the 14-day window and a
-lateness under a day) so that a provider's row stays under the worker's 900 KB write limit
-even with 128-character ids. ``n`` is counted separately, so the count stays exact past the
-cap for every claim forwarded once; the one inexactness is that past the cap a re-delivered
-copy (a replay, an outbox re-send) of a claim whose digest was not kept is counted again.
+The digests kept per day are capped (`ids_per_day`: 1,875 with the 14-day window and a
+lateness under a day, 652 with the worker's 30 days) so that a provider's row stays under
+the worker's 900 KB write limit even with 128-character ids. ``n`` is counted separately,
+so the count stays exact past the cap for every claim forwarded once; the one inexactness
+is that past the cap a re-delivered copy (a replay, an outbox re-send) of a claim whose
+digest was not kept is counted again.
 A digest collision (about 1 in 10^12 per day at the cap) would count a claim as a duplicate.
 """
 
@@ -49,7 +50,7 @@ from streams.anomaly.detect import (
 )
 
 MAX_IDS_PER_DAY = 10_000  # claim-id digests kept per day, at most
-ID_BUDGET = 40_000  # ... and per provider row, over the days that can still take a claim
+ID_BUDGET = 30_000  # ... and per provider row, over the days that can still take a claim
 
 Verdict = Literal["applied", "duplicate", "too_late"]
 
