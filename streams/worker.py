@@ -15,6 +15,7 @@ its partition's context and offset order.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import logging
@@ -400,6 +401,13 @@ class HubWorker:
                         "partition %d: saved clock was ahead of the wall clock (%s); clamped",
                         p, saved,
                     )  # fmt: skip
+        for p in range(self.settings.kafka.input_partitions):  # the gauge shows owned ones only
+            clock = self.clocks.get(p)
+            if clock is not None and clock.watermark_ms:
+                self.metrics.watermark.labels(str(p)).set(clock.watermark_ms / 1000)
+            elif clock is None:
+                with contextlib.suppress(KeyError):
+                    self.metrics.watermark.remove(str(p))
         for c in self.clocks.values():
             c.deadlines = []  # rebuilt from the customers below
         count = 0

@@ -458,7 +458,10 @@ def check_against_ground_truth(
     )
     missing = sorted(exp.sure - got)
     extra = sorted(got - exp.sure - exp.maybe)
-    assert not missing and not extra, f"breaches missing {missing}, unexpected {extra}\n{table}"
+    assert not missing and not extra, (
+        f"breaches missing {missing}, unexpected {extra}\n{table}\n"
+        f"watermarks {out.wm_before} -> {out.wm_after}"
+    )
     late = out.breach_keys("completed_late")
     assert late == exp.late, f"completed_late: missing {exp.late - late}, extra {late - exp.late}"
     outcomes = {
