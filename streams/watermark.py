@@ -32,6 +32,8 @@ class PartitionClock:
     watermark_ms: int = 0
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # heap (deadline, customer)
     saved_wall_ms: int = 0  # wall time this clock was last saved to the worker's table
+    newest_floor: int = 0  # newest event the partition's states hold (set at a takeover)
+    restored_wall_ms: int | None = None  # wall time of the takeover, if any
 
     def observe(self, topic: str, event_ms: int, wall_ms: int) -> None:
         if event_ms > self.topic_max.get(topic, 0):
@@ -57,25 +59,37 @@ class PartitionClock:
             if any(t not in self.topic_max for t in holding):
                 return self.watermark_ms  # queued records not read yet: hold
             return min(min(self.topic_max[t] for t in holding) - lateness_ms, ceiling)
-        newest = max(self.topic_max.values(), default=None)
-        if newest is None:
+        newest = max(*self.topic_max.values(), self.newest_floor, 0)
+        if not newest:
             # Nothing read yet, so nothing to breach: a backfill of old history published
             # after the worker started on empty topics must not find the clock at today.
             return self.watermark_ms
         if wall_ms - newest <= live_horizon_ms:
             return ceiling
-        last = max(self.topic_wall.values(), default=wall_ms)
+        # Nothing read since a takeover: the replay's clock has run on since then.
+        last = max(self.topic_wall.values(), default=self.restored_wall_ms or wall_ms)
         return min(newest + (wall_ms - last) - lateness_ms, ceiling)
 
     def restore(
-        self, topic_max: dict[str, int], watermark_ms: int, wall_ms: int, lateness_ms: int
+        self,
+        topic_max: dict[str, int],
+        watermark_ms: int,
+        newest_ms: int,
+        wall_ms: int,
+        lateness_ms: int,
     ) -> bool:
         """After a takeover: what the previous owner saved, clamped to the wall clock.
 
-        Returns whether the saved copy had to be clamped (an earlier version let a far-future
-        record move it); the caller logs that.
+        The saved copy is up to a second older than its owner's progress, and a second of a
+        burst can be weeks of event time: ``newest_ms``, the newest event the partition's
+        recovered states hold, makes that up when nothing is left to read again. Returns
+        whether anything had to be clamped (an earlier version let a far-future record move
+        it); the caller logs that.
         """
         clamped = {t: min(v, wall_ms) for t, v in topic_max.items()}
         self.topic_max = clamped
         self.watermark_ms = min(watermark_ms, wall_ms - lateness_ms)
-        return clamped != topic_max or self.watermark_ms != watermark_ms
+        self.newest_floor = min(newest_ms, wall_ms)
+        self.topic_wall = {}
+        self.restored_wall_ms = wall_ms
+        return clamped != topic_max or self.watermark_ms != watermark_ms or newest_ms > wall_ms

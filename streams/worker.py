@@ -383,44 +383,28 @@ class HubWorker:
         taken_over, self.owned = owned - self.owned, owned
         committed = await self.app.read_committed() if taken_over else {}
         resend: list[Output] = []
-        now = int(time.time() * 1000)
         # A partition kept through the rebalance keeps its clock, which is newer than the
         # saved copy; one taken over starts from what its previous owner saved.
         kept = {p: c for p, c in self.clocks.items() if (self.tick_topic_name, p) not in taken_over}
         self.clocks = {p: kept.get(p) or PartitionClock() for p in assigned}
         for tp in taken_over:  # read again from the committed offset (see _backlog)
             self.positions.pop(tp, None)
-        for key, raw in self.clock_table.items():
-            p = int(key.decode()[1:])
-            if p in self.clocks and p not in kept:
-                saved = json.loads(raw)
-                if self.clocks[p].restore(
-                    saved["topic_max"], saved["watermark_ms"], now, self.rules.allowed_lateness_ms
-                ):
-                    log.warning(
-                        "partition %d: saved clock was ahead of the wall clock (%s); clamped",
-                        p, saved,
-                    )  # fmt: skip
-        for p in range(self.settings.kafka.input_partitions):  # the gauge shows owned ones only
-            clock = self.clocks.get(p)
-            if clock is not None and clock.watermark_ms:
-                self.metrics.watermark.labels(str(p)).set(clock.watermark_ms / 1000)
-            elif clock is None:
-                with contextlib.suppress(KeyError):
-                    self.metrics.watermark.remove(str(p))
         for c in self.clocks.values():
             c.deadlines = []  # rebuilt from the customers below
+        newest: dict[int, int] = {}  # newest event applied per partition
         count = 0
         for _, raw in self.customers.items():
             state = CustomerState.loads(raw)
             count += 1
             resend.extend(outbox.to_resend(state.outbox, committed, taken_over))
+            newest[state.partition] = max(newest.get(state.partition, 0), state.last_event_ms)
             clock = self.clocks.get(state.partition)
             due = next_deadline(state.obligations, state.segment)
             if clock is not None and due is not None:
                 clock.deadlines.append((due, state.customer_id))
         for clock in self.clocks.values():
             heapq.heapify(clock.deadlines)
+        self._restore_clocks(set(self.clocks) - set(kept), newest)
         for _, raw in self.providers.items():
             stored = json.loads(raw).get("outbox", [])
             resend.extend(outbox.to_resend(stored, committed, taken_over))
@@ -436,6 +420,32 @@ class HubWorker:
             count,
             sorted(assigned),
         )
+
+    def _restore_clocks(self, taken_over: set[int], newest: dict[int, int]) -> None:
+        """Clocks of partitions taken over: the saved copies, clamped to the wall clock."""
+        now = int(time.time() * 1000)
+        saved = {int(k.decode()[1:]): json.loads(raw) for k, raw in self.clock_table.items()}
+        for p in taken_over:
+            copy = saved.get(p, {"topic_max": {}, "watermark_ms": 0})
+            if self.clocks[p].restore(
+                copy["topic_max"],
+                copy["watermark_ms"],
+                newest.get(p, 0),
+                now,
+                self.rules.allowed_lateness_ms,
+            ):
+                log.warning(
+                    "partition %d: saved clock or a state was ahead of the wall clock (%s, "
+                    "newest event %d); clamped",
+                    p, copy, newest.get(p, 0),
+                )  # fmt: skip
+        for p in range(self.settings.kafka.input_partitions):  # the gauge shows owned ones only
+            clock = self.clocks.get(p)
+            if clock is not None and clock.watermark_ms:
+                self.metrics.watermark.labels(str(p)).set(clock.watermark_ms / 1000)
+            elif clock is None:
+                with contextlib.suppress(KeyError):
+                    self.metrics.watermark.remove(str(p))
 
     def _assigned(self, topic: str) -> set[TP]:
         return {tp for tp in self.app.assignor.assigned_actives() if tp.topic == topic}

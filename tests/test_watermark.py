@@ -82,10 +82,22 @@ def test_no_record_moves_it_past_the_wall_clock() -> None:
 
 def test_restore_clamps_a_poisoned_saved_clock() -> None:
     c = PartitionClock()
-    assert c.restore({"claims": NOW + 70 * 365 * DAY}, NOW + 70 * 365 * DAY, NOW, LATE)
+    far = NOW + 70 * 365 * DAY
+    assert c.restore({"claims": far}, far, 0, NOW, LATE)
     assert c.topic_max == {"claims": NOW}
     assert c.watermark_ms == NOW - LATE
     sane = PartitionClock()
-    assert not sane.restore({"claims": NOW - DAY}, NOW - DAY - LATE, NOW, LATE)
+    assert not sane.restore({"claims": NOW - DAY}, NOW - DAY - LATE, NOW - DAY, NOW, LATE)
     assert sane.topic_max == {"claims": NOW - DAY}
     assert sane.watermark_ms == NOW - DAY - LATE
+    poisoned_state = PartitionClock()
+    assert poisoned_state.restore({}, 0, far, NOW, LATE)
+    assert poisoned_state.newest_floor == NOW
+
+
+def test_a_takeover_with_nothing_to_read_again_moves_on_from_the_newest_state() -> None:
+    """The saved copy is up to a second behind its owner, a burst's second can be weeks."""
+    c = PartitionClock()
+    c.restore({"claims": NOW - 200 * DAY}, NOW - 200 * DAY - LATE, NOW - 180 * DAY, NOW, LATE)
+    assert _at(c, NOW, []) == NOW - 180 * DAY - LATE
+    assert _at(c, NOW + 10_000, []) == NOW - 180 * DAY - LATE + 10_000  # drifts from the takeover
