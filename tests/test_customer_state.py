@@ -7,14 +7,14 @@ from scenario import DAY, event
 from streams.anomaly.detect import AnomalyConfig
 from streams.customer import STATE_CAPS, CustomerState, cap
 from streams.events import normalise
-from streams.processor import CustomerProcessor
+from streams.processor import CustomerProcessor, Result
 from streams.sla.rules import load_rules
 from streams.worker import MAX_WRITE_BYTES
 
 T0 = 1_780_000_000_000
 
 
-def _apply(proc: CustomerProcessor, state: CustomerState | None, domain: str, e: dict) -> object:
+def _apply(proc: CustomerProcessor, state: CustomerState | None, domain: str, e: dict) -> Result:
     ev = dict(e)
     ev["occurred_at"] = int(ev["occurred_at"].timestamp() * 1000)
     return proc.on_event(state, normalise(domain, ev), 0)
@@ -29,8 +29,8 @@ def test_a_very_busy_customer_keeps_the_newest_entries_under_the_caps() -> None:
         case = f"{i:06d}".ljust(128, "c")
         _, e = event("servicing", "inquiry_opened", "C1", T0 + i * 1000, case_id=case)
         res = _apply(proc, state, "servicing", {**e, "event_id": f"{i:06d}".ljust(128, "e")})
-        state = res.state  # type: ignore[attr-defined]
-        for part, k in res.pruned.items():  # type: ignore[attr-defined]
+        state = res.state
+        for part, k in res.pruned.items():
             pruned[part] = pruned.get(part, 0) + k
     assert state is not None
     assert len(state.seen) == STATE_CAPS["seen"]

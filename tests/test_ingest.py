@@ -29,8 +29,8 @@ def _claim(t_ms: int = NOW - DAY, **fields: object) -> tuple[str, dict]:
     return event("claims", "claim_reported", "C1", t_ms, claim_id="K1", policy_id="P1", **fields)
 
 
-def _verdict(topic: str, e: dict, key: bytes | None = b"C1", **kw: object) -> object:
-    return accept(CODEC, topic, key, CODEC.encode(topic, e), NOW, BOUNDS, **kw)  # type: ignore[arg-type]
+def _verdict(topic: str, e: dict, key: bytes | None = b"C1") -> dict | Rejection:
+    return accept(CODEC, topic, key, CODEC.encode(topic, e), NOW, BOUNDS)
 
 
 def test_a_valid_event_is_accepted_in_canonical_form() -> None:
