@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -142,7 +143,7 @@ STATE_CAPS = {
 }
 
 
-def _newest(items: dict[str, Any], cap: int, age: Any) -> dict[str, Any]:
+def _newest(items: dict[str, Any], cap: int, age: Callable[[Any], Any]) -> dict[str, Any]:
     return dict(sorted(items.items(), key=lambda kv: age(kv[1]))[-cap:])
 
 

@@ -473,9 +473,10 @@ class HubWorker:
         for tp in tps:
             lag = self._lag(tp.topic, tp.partition)
             if lag is not None:
-                self.metrics.consumer_lag.labels(self.domain_of[tp.topic], str(tp.partition)).set(
-                    lag
+                gauge = self.metrics.consumer_lag.labels(
+                    self.domain_of[tp.topic], str(tp.partition)
                 )
+                gauge.set(lag)
 
     # -- provider agent -------------------------------------------------------------
 
