@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from schemas import INPUT_TOPICS, Codec
-from streams.generator import GeneratorConfig, InsurerSimulation
-from streams.generator.recording import load, record, replay
-from streams.generator.runner import RunResult, run
+from streams.ops.topics import create_topics, delete_prefixed_topics
 from streams.settings import Settings
-from streams.topics import create_topics, delete_prefixed_topics
+from streams.simulator import GeneratorConfig, InsurerSimulation
+from streams.simulator.recording import load, record, replay
+from streams.simulator.runner import RunResult, run
 
 
 def _stats(values: list[float]) -> dict[str, float]:

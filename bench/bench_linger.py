@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO_ROOT, log, stats, wait_for_broker
 from drain import Backlog, drain
 
-from streams.generator import GeneratorConfig
 from streams.settings import Settings
+from streams.simulator import GeneratorConfig
 
 
 def main() -> int:

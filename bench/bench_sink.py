@@ -47,9 +47,9 @@ from sinks.clickhouse.testing import (
     isolated,
     private_server,
 )
-from streams.generator import GeneratorConfig, InsurerSimulation
-from streams.publish import EventPublisher
+from streams.ops.publish import EventPublisher
 from streams.settings import Settings
+from streams.simulator import GeneratorConfig, InsurerSimulation
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -14,7 +14,7 @@ on empty topics, as on a fresh stack where it comes up before the sources publis
 events go out once it logged Ready. ``--publish before`` gives it a backlog instead; then
 aiokafka holds prefetched records while Faust starts, and fetches that would otherwise
 long-poll on empty partitions, delaying start-up, are not sent: that mode can hide the
-start-up delay this benchmark was written for (streams/faust_app.py,
+start-up delay this benchmark was written for (streams/worker/faust_app.py,
 ``seek_all_to_committed``).
 
 Reported: median and min-max of each figure, with the machine's load average
@@ -60,7 +60,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scenario import event, publish  # tests/scenario.py (common puts tests/ on the path)
 
 from streams.settings import Settings
-from streams.worker import ensure_worker_topics
+from streams.worker.app import ensure_worker_topics
 
 CONSUMED = "hub_worker_events_consumed"  # the parser drops the counter's _total
 SEEK_STARTED = "Seek stream partitions to committed offsets"

@@ -331,8 +331,8 @@ def background_cores(seconds: float) -> float:
 
 def stack_pids() -> dict[str, int]:
     """The local stack's running services (kafka, clickhouse, prometheus) by name."""
-    from streams.stack.manager import Stack
-    from streams.stack.process import running_pid
+    from streams.ops.stack.manager import Stack
+    from streams.ops.stack.process import running_pid
 
     out = {}
     for svc in Stack(Settings.from_env()).services:

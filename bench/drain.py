@@ -50,11 +50,11 @@ from harness import env_for
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import CUSTOMER_PROFILE
-from streams.generator import GeneratorConfig
-from streams.generator.recording import Recording, load, record, replay
-from streams.lag import total_lag
+from streams.kafka_admin import total_lag
 from streams.settings import Settings
-from streams.worker import ensure_worker_topics
+from streams.simulator import GeneratorConfig
+from streams.simulator.recording import Recording, load, record, replay
+from streams.worker.app import ensure_worker_topics
 
 _RECORD = struct.Struct("<BqHI")
 

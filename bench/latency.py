@@ -54,12 +54,12 @@ from common import (
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import CLAIM_ANOMALY, CUSTOMER_PROFILE, INPUT_TOPICS, SLA_BREACH, Codec
-from streams.generator import GeneratorConfig, InsurerSimulation
-from streams.generator.runner import run as generate
-from streams.lag import total_lag
+from streams.domain.sla.rules import DEFAULT_RULES_FILE
+from streams.kafka_admin import total_lag
 from streams.settings import Settings
-from streams.sla.rules import DEFAULT_RULES_FILE
-from streams.worker import ensure_worker_topics
+from streams.simulator import GeneratorConfig, InsurerSimulation
+from streams.simulator.runner import run as generate
+from streams.worker.app import ensure_worker_topics
 
 LATENESS_S = 1.0
 SHORT_LIMIT_S = 10

@@ -35,7 +35,7 @@ IDLE = "idle (event loop waiting in epoll)"
 #: Functions matching none (C built-ins, stdlib helpers) are booked to their callers' groups.
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (IDLE, IDLE, ("select.epoll' objects>",)),
-    ("hub: streams/worker.py (agent, commit, send)", HUB, ("/streams/worker.py",)),
+    ("hub: streams/worker/app.py (agent, commit, send)", HUB, ("/streams/worker.py",)),
     ("hub: processor, customer state, SLA, anomalies", HUB, ("/streams/",)),
     ("hub: Avro codec (schemas/, generated encoders)", HUB, ("/schemas/", "<avro ")),
     ("hub: JSON of the customer state (json)", HUB, ("/json/", "_json.")),
@@ -56,18 +56,23 @@ _BUCKET = {name: bucket for name, bucket, _ in GROUPS}
 ENTRY_POINTS: tuple[tuple[str, str, str, tuple[str, str] | str | None], ...] = (
     (
         "whole agent step (hub code and what it calls)",
-        "streams/worker.py",
+        "streams/worker/app.py",
         "_on_input",
         ("streams/events.py", "normalise"),
     ),
     ("  decode input (Avro + contract checks)", "schemas/codec.py", "decode", "self"),
-    ("  processor.on_event (profile, SLA, anomalies)", "streams/processor.py", "on_event", "self"),
-    ("  load customer state (table get + JSON)", "streams/worker.py", "_load", "self"),
+    (
+        "  processor.on_event (profile, SLA, anomalies)",
+        "streams/domain/processor.py",
+        "on_event",
+        "self",
+    ),
+    ("  load customer state (table get + JSON)", "streams/worker/app.py", "_load", "self"),
     (
         "  commit: state write + output sends",
-        "streams/worker.py",
+        "streams/worker/app.py",
         "_commit",
-        ("streams/customer.py", "dumps"),
+        ("streams/domain/customer.py", "dumps"),
     ),
     (
         "    table write (RocksDB put + changelog send)",
@@ -75,14 +80,14 @@ ENTRY_POINTS: tuple[tuple[str, str, str, tuple[str, str] | str | None], ...] = (
         "on_key_set",
         "self",
     ),
-    ("    customer state to JSON", "streams/customer.py", "dumps", "self"),
+    ("    customer state to JSON", "streams/domain/customer.py", "dumps", "self"),
     (
         "    encode and produce one output",
-        "streams/worker.py",
+        "streams/worker/app.py",
         "_send",
         ("schemas/codec.py", "encode"),
     ),
-    ("    build the profile record", "streams/customer.py", "profile_record", "self"),
+    ("    build the profile record", "streams/domain/customer.py", "profile_record", "self"),
     (
         "Faust: hand messages from the fetcher to the stream",
         "faust/transport/consumer.py",
@@ -227,7 +232,7 @@ def _main(out_dir: Path) -> int:
         prof.enable()
 
     threading.setprofile(start_in_thread)
-    from streams.cli import main
+    from streams.ops.cli import main
 
     prof = cProfile.Profile(time.thread_time)
     prof.enable()

@@ -46,9 +46,9 @@ from common import background_cores, clean_stale, log, stats, wait_for_broker
 from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
 
-from streams.generator import GeneratorConfig
+from streams.ops.stack.process import running_pid
 from streams.settings import Settings
-from streams.stack.process import running_pid
+from streams.simulator import GeneratorConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -21,28 +21,37 @@ from .errors import (
 )
 from .fingerprint import rabin_fingerprint, schema_fingerprint, single_object_header
 from .registry import SCHEMA_DIR, SchemaRegistry, TopicSchema, default_registry
+from .topics import (
+    ANOMALY_TOPIC,
+    BREACH_TOPIC,
+    CLAIMS_TOPIC,
+    DEAD_LETTER_TOPIC,
+    INPUTS,
+    OUTCOME_TOPIC,
+    OUTPUTS,
+    PROFILE_TOPIC,
+    SALES_TOPIC,
+    SERVICING_TOPIC,
+    TOPICS,
+    UNDERWRITING_TOPIC,
+    Topic,
+)
 
-# Logical topic names: public contract. Deployments may put a prefix in front of them.
-SALES = "insurance.sales.v1"
-UNDERWRITING = "insurance.underwriting.v1"
-CLAIMS = "insurance.claims.v1"
-SERVICING = "insurance.servicing.v1"
-CUSTOMER_PROFILE = "insurance.customer-profile.v1"
-SLA_BREACH = "insurance.sla-breach.v1"
-SLA_OUTCOME = "insurance.sla-outcome.v1"
-CLAIM_ANOMALY = "insurance.claim-anomaly.v1"
-DEAD_LETTER = "insurance.dead-letter.v1"
+# Logical topic names (public contract), from the registry in schemas/topics.py.
+SALES = SALES_TOPIC.logical
+UNDERWRITING = UNDERWRITING_TOPIC.logical
+CLAIMS = CLAIMS_TOPIC.logical
+SERVICING = SERVICING_TOPIC.logical
+CUSTOMER_PROFILE = PROFILE_TOPIC.logical
+SLA_BREACH = BREACH_TOPIC.logical
+SLA_OUTCOME = OUTCOME_TOPIC.logical
+CLAIM_ANOMALY = ANOMALY_TOPIC.logical
+DEAD_LETTER = DEAD_LETTER_TOPIC.logical
 
 #: Keyed by customer_id and co-partitioned (same partition count).
-INPUT_TOPICS: tuple[str, ...] = (SALES, UNDERWRITING, CLAIMS, SERVICING)
-OUTPUT_TOPICS: tuple[str, ...] = (
-    CUSTOMER_PROFILE,
-    SLA_BREACH,
-    SLA_OUTCOME,
-    CLAIM_ANOMALY,
-    DEAD_LETTER,
-)
-ALL_TOPICS: tuple[str, ...] = INPUT_TOPICS + OUTPUT_TOPICS
+INPUT_TOPICS: tuple[str, ...] = tuple(t.logical for t in INPUTS)
+OUTPUT_TOPICS: tuple[str, ...] = tuple(t.logical for t in OUTPUTS)
+ALL_TOPICS: tuple[str, ...] = tuple(t.logical for t in TOPICS)
 
 __all__ = [
     "ALL_TOPICS",
@@ -66,6 +75,7 @@ __all__ = [
     "Codec",
     "EventValidationError",
     "SchemaRegistry",
+    "Topic",
     "TopicSchema",
     "default_registry",
     "format_timestamp",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import Codec, EventValidationError
-from streams.sla.rules import RuleSet
+from streams.domain.sla.rules import RuleSet
 
 MAX_RECORD_BYTES = 1_048_576  # larger input records are refused unread
 #: What a dead letter keeps of the original value; the whole record stays on its input topic.

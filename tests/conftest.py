@@ -13,9 +13,9 @@ from harness import SESSION_TAG
 from kafka.admin import KafkaAdminClient
 
 from sinks.clickhouse.testing import create_hub_topics, delete_hub_topics
+from streams.ops.stack.manager import Stack
+from streams.ops.stack.process import StackError, running_pid, stop
 from streams.settings import Settings
-from streams.stack.manager import Stack
-from streams.stack.process import StackError, running_pid, stop
 
 # This session's topics from harness.isolated(): "t<tag>." prefixes, "hub-test-<tag>-" app ids.
 TEST_TOPIC = re.compile(rf"^(t{SESSION_TAG}[0-9a-f]{{8}}\.|hub-test-{SESSION_TAG}[0-9a-f]{{8}}-)")

@@ -83,7 +83,7 @@ def recorded_names() -> set[str]:
 def known_metrics() -> set[str]:
     """Series names the worker and the sink export (read from their registries)."""
     from sinks.clickhouse.sink import SinkMetrics
-    from streams.metrics import WorkerMetrics
+    from streams.worker.metrics import WorkerMetrics
 
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
     names: set[str] = set()

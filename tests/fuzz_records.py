@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import Codec, to_jsonable
-from streams.generator.model import GeneratedEvent
+from streams.simulator.model import GeneratedEvent
 
 FREE_TEXT = {
     "insurance.claims.v1": "rejection_reason",

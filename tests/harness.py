@@ -79,7 +79,7 @@ class HubProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", *command],
+            [sys.executable, "-m", "streams.ops.cli", *command],
             cwd=cwd,
             env=env_for(s, **extra_env),
             stdout=self._fh,

@@ -19,10 +19,10 @@ from dashboard_queries import (
     rule_test_files,
 )
 
+from streams.ops.stack.packages import ensure_binary
+from streams.ops.stack.process import StackError
+from streams.ops.stack.prometheus import local_config
 from streams.settings import REPO_ROOT, Settings
-from streams.stack.packages import ensure_binary
-from streams.stack.process import StackError
-from streams.stack.prometheus import local_config
 
 SEVERITIES = {"page", "ticket"}
 
@@ -99,7 +99,7 @@ def test_sla_targets_are_those_of_the_sla_rules() -> None:
         for r in g["rules"]
         if r.get("record") == "hub:sla_target:ratio"
     }
-    sla = yaml.safe_load((REPO_ROOT / "streams" / "sla" / "rules.yml").read_text())["rules"]
+    sla = yaml.safe_load((REPO_ROOT / "streams" / "domain" / "sla" / "rules.yml").read_text())["rules"]
     assert recorded == {name: float(rule["target"]) for name, rule in sla.items()}
     # DOMAIN.md: first response for at least 90 % of inquiries, acceptance for 85 % of claims.
     assert recorded["inquiry_first_response"] == 0.90

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from streams.anomaly.detect import (
+from streams.domain.anomaly.detect import (
     AnomalyConfig,
     anomaly_id,
     early_claim,
@@ -13,9 +13,9 @@ from streams.anomaly.detect import (
     poisson_sf,
     provider_day,
 )
-from streams.customer import CustomerState
-from streams.processor import ANOMALY, CustomerProcessor
-from streams.sla.rules import load_rules
+from streams.domain.customer import CustomerState
+from streams.domain.processor import ANOMALY, CustomerProcessor
+from streams.domain.sla.rules import load_rules
 
 DAY = 86_400_000
 

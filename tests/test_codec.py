@@ -45,9 +45,9 @@ from schemas import (
     to_jsonable,
 )
 from schemas.fingerprint import read_header
-from streams.publish import EventPublisher, consume, partition_for
+from streams.ops.publish import EventPublisher, consume, partition_for
+from streams.ops.topics import create_topics, topic_name
 from streams.settings import Settings
-from streams.topics import create_topics, topic_name
 
 T0 = datetime(2026, 2, 3, 9, 30, 15, 123000, tzinfo=UTC)
 CODEC = Codec()
@@ -368,7 +368,7 @@ def test_single_object_encoding_is_header_plus_plain_avro() -> None:
 
 
 def test_compiled_encoder_and_decoder_match_fastavro_on_generated_events() -> None:
-    from streams.generator import GeneratorConfig, generate_events
+    from streams.simulator import GeneratorConfig, generate_events
 
     seen = 0
     for ev in generate_events(GeneratorConfig(customers=300, days=10, seed=7)):
@@ -905,7 +905,7 @@ def test_arrays_are_bounded_in_items_and_item_length() -> None:
 
 
 def test_a_generator_run_decodes_entirely_within_the_bounds() -> None:
-    from streams.generator import GeneratorConfig, generate
+    from streams.simulator import GeneratorConfig, generate
 
     events, _ = generate(GeneratorConfig(customers=300, days=10, seed=11, json_share=0.2))
     patterns = {

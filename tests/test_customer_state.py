@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from scenario import DAY, event
 
-from streams.anomaly.detect import AnomalyConfig
-from streams.customer import STATE_CAPS, CustomerState, cap
+from streams.domain.anomaly.detect import AnomalyConfig
+from streams.domain.customer import STATE_CAPS, CustomerState, cap
+from streams.domain.processor import CustomerProcessor, Result
+from streams.domain.sla.rules import load_rules
 from streams.events import normalise
-from streams.processor import CustomerProcessor, Result
-from streams.sla.rules import load_rules
-from streams.worker import MAX_WRITE_BYTES
+from streams.worker.app import MAX_WRITE_BYTES
 
 T0 = 1_780_000_000_000
 

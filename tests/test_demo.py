@@ -13,16 +13,25 @@ import time
 
 from dashboard_queries import ensure_rules_loaded, panel_queries, query
 
+from streams.ops.stack.apps import APPS, app_spec
+from streams.ops.stack.process import stop
 from streams.settings import REPO_ROOT, Settings
-from streams.stack.apps import APPS, app_spec
-from streams.stack.process import stop
 
 
 def test_demo_lands_everything_reports_and_feeds_the_dashboards(settings: Settings) -> None:
     started = time.monotonic()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "demo", "--customers", "1500", "--days", "10"],
+            [
+                sys.executable,
+                "-m",
+                "streams.ops.cli",
+                "demo",
+                "--customers",
+                "1500",
+                "--days",
+                "10",
+            ],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

@@ -1,7 +1,7 @@
 """The worker's consumer seeks every stream partition back to its committed offset, 0 included.
 
 Against the stack's Kafka: a consumer that has already fetched everything is sent back to
-the group's commits, as happens after every rebalance (see streams/faust_app.py).
+the group's commits, as happens after every rebalance (see streams/worker/faust_app.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.structs import OffsetAndMetadata
 
-from streams.faust_app import seek_all_to_committed
 from streams.settings import Settings
-from streams.worker import WORKER_TABLES, HubWorker, ensure_worker_topics
+from streams.worker.app import WORKER_TABLES, HubWorker, ensure_worker_topics
+from streams.worker.faust_app import seek_all_to_committed
 
 RECORDS = 10
 

@@ -25,10 +25,10 @@ from kafka import KafkaProducer
 from test_worker_e2e import Outputs, publish, read_outputs, split_backfill, wait_settled, worker_lag
 
 from schemas import Codec
-from streams.generator import GeneratorConfig, generate
-from streams.generator.model import GeneratedEvent
 from streams.settings import Settings
-from streams.worker import ensure_worker_topics
+from streams.simulator import GeneratorConfig, generate
+from streams.simulator.model import GeneratedEvent
+from streams.worker.app import ensure_worker_topics
 
 CONFIG = GeneratorConfig(
     seed=11,

@@ -20,10 +20,15 @@ import pytest
 import yaml
 
 from schemas import CLAIMS, INPUT_TOPICS, SALES, SERVICING, Codec, default_registry
-from streams.anomaly.detect import AnomalyConfig
-from streams.calendar import BusinessCalendar
+from streams.domain.anomaly.detect import AnomalyConfig
+from streams.domain.calendar import BusinessCalendar
+from streams.domain.processor import BREACH, OUTCOME, CustomerProcessor
+from streams.domain.sla.rules import DEFAULT_RULES_FILE, load_rules
 from streams.events import normalise
-from streams.generator import (
+from streams.ops.publish import consume
+from streams.ops.topics import create_topics, delete_prefixed_topics
+from streams.settings import Settings
+from streams.simulator import (
     GeneratedEvent,
     GeneratorConfig,
     GroundTruth,
@@ -32,8 +37,8 @@ from streams.generator import (
     generate,
     generate_events,
 )
-from streams.generator import cli as generator_cli
-from streams.generator.config import (
+from streams.simulator import cli as generator_cli
+from streams.simulator.config import (
     CLAIM_ACCEPTANCE,
     CLAIM_SETTLEMENT,
     COMPLAINT_RESOLUTION,
@@ -42,13 +47,8 @@ from streams.generator.config import (
     RENEWAL_REMINDER,
     SMALL_CLAIM_PAYMENT,
 )
-from streams.generator.progress import Progress
-from streams.generator.runner import REALTIME, run, summary
-from streams.processor import BREACH, OUTCOME, CustomerProcessor
-from streams.publish import consume
-from streams.settings import Settings
-from streams.sla.rules import DEFAULT_RULES_FILE, load_rules
-from streams.topics import create_topics, delete_prefixed_topics
+from streams.simulator.progress import Progress
+from streams.simulator.runner import REALTIME, run, summary
 
 CODEC = Codec()
 SMALL = GeneratorConfig(
@@ -662,7 +662,7 @@ def test_schemas_used_by_the_generator_are_the_shipped_ones() -> None:
 
 
 def test_recorded_run_replays_the_same_records(hub: Settings, tmp_path: Path) -> None:
-    from streams.generator.recording import load, record, replay
+    from streams.simulator.recording import load, record, replay
 
     config = SMALL.with_(customers=250, days=15)
     path = tmp_path / "run.hubrec"

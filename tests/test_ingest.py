@@ -10,6 +10,7 @@ import pytest
 from scenario import DAY, event
 
 from schemas import Codec
+from streams.domain.sla.rules import load_rules
 from streams.ingest import (
     DEAD_LETTER_VALUE_BYTES,
     MAX_RECORD_BYTES,
@@ -18,7 +19,6 @@ from streams.ingest import (
     accept,
     bounded_dead_letter,
 )
-from streams.sla.rules import load_rules
 
 CODEC = Codec()
 BOUNDS = TimeBounds.of(load_rules())

@@ -20,14 +20,14 @@ from kafka.structs import OffsetAndMetadata
 from test_worker_e2e import metric_values, partition_of, scrape, worker_lag
 
 from schemas import Codec
-from streams import outbox
-from streams.anomaly.detect import AnomalyConfig
-from streams.customer import CustomerState
+from streams.domain.anomaly.detect import AnomalyConfig
+from streams.domain.customer import CustomerState
+from streams.domain.processor import BREACH, CustomerProcessor
+from streams.domain.sla.rules import load_rules
 from streams.events import normalise
-from streams.processor import BREACH, CustomerProcessor
 from streams.settings import Settings
-from streams.sla.rules import load_rules
-from streams.worker import ensure_worker_topics
+from streams.worker import outbox
+from streams.worker.app import ensure_worker_topics
 
 A_BREACH = ("sla-breach", "C1", {"breach_id": "b1"})
 AN_OUTCOME = ("sla-outcome", "C1", {"outcome_id": "o1"})

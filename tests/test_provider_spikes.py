@@ -1,4 +1,4 @@
-"""Provider spikes in any arrival order (pure unit tests of streams/anomaly/provider.py)."""
+"""Provider spikes in any arrival order (pure unit tests of streams/domain/anomaly/provider.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from streams.anomaly import provider as P
-from streams.anomaly.detect import DAY_MS, AnomalyConfig, anomaly_id
-from streams.anomaly.provider import ForwardedClaim, ProviderState, on_claim
+from streams.domain.anomaly import provider as P
+from streams.domain.anomaly.detect import DAY_MS, AnomalyConfig, anomaly_id
+from streams.domain.anomaly.provider import ForwardedClaim, ProviderState, on_claim
 
 CFG = AnomalyConfig.load()
 D0 = 20_000  # days since epoch: 2024-10-04

@@ -26,9 +26,9 @@ from schemas import (
     SchemaRegistry,
     default_registry,
 )
-from streams.publish import EventPublisher, consume
+from streams.ops.publish import EventPublisher, consume
+from streams.ops.topics import create_topics, topic_name
 from streams.settings import Settings
-from streams.topics import create_topics, topic_name
 
 V1: dict[str, Any] = default_registry().current(CLAIMS).schema
 #: v2 adds an optional field with a default: a compatible change in both directions

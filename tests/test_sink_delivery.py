@@ -32,8 +32,8 @@ from sinks.clickhouse.testing import (
     scrape,
     sink_env,
 )
-from streams.generator import GeneratorConfig
 from streams.settings import Settings
+from streams.simulator import GeneratorConfig
 
 SINK = [sys.executable, "-m", "sinks.cli", "sink"]
 

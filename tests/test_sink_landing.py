@@ -36,8 +36,8 @@ from sinks.clickhouse.testing import (
     publish_records,
     scrape,
 )
-from streams.generator import GeneratorConfig, generate
 from streams.settings import Settings
+from streams.simulator import GeneratorConfig, generate
 
 NOW_MS = int(time.time() * 1000)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.calendar import BusinessCalendar
-from streams.sla import engine
-from streams.sla.rules import load_rules
+from streams.domain.calendar import BusinessCalendar
+from streams.domain.sla import engine
+from streams.domain.sla.rules import load_rules
 
 SH = dt.timezone(dt.timedelta(hours=8))
 HOUR = 3_600_000

@@ -18,9 +18,9 @@ from clickhouse_driver.errors import ServerException
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from streams.ops.stack.manager import Stack
+from streams.ops.stack.process import StackError, running_pid
 from streams.settings import Settings
-from streams.stack.manager import Stack
-from streams.stack.process import StackError, running_pid
 
 
 def test_status_reports_three_healthy_services(settings: Settings) -> None:

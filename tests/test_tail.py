@@ -18,11 +18,11 @@ import pytest
 from kafka.admin import KafkaAdminClient
 
 from schemas import CLAIMS, SLA_BREACH, Codec
-from streams import tail as tail_module
-from streams.publish import EventPublisher, partition_for
+from streams.ops import tail as tail_module
+from streams.ops.publish import EventPublisher, partition_for
+from streams.ops.tail import tail
+from streams.ops.topics import create_topics, topic_name
 from streams.settings import Settings
-from streams.tail import tail
-from streams.topics import create_topics, topic_name
 
 EVENT = {
     "event_id": "evt-tail-1",

@@ -11,9 +11,8 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from schemas import ALL_TOPICS, CLAIMS, CUSTOMER_PROFILE, DEAD_LETTER, INPUT_TOPICS, SALES
-from streams import topics as topics_module
-from streams.settings import Settings
-from streams.topics import (
+from streams.ops import topics as topics_module
+from streams.ops.topics import (
     DAY_MS,
     TopicConfigError,
     create_topics,
@@ -24,6 +23,7 @@ from streams.topics import (
     topic_name,
     topic_names,
 )
+from streams.settings import Settings
 
 
 def _with_prefix(settings: Settings, partitions: int | None = None) -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.watermark import PartitionClock
+from streams.worker.watermark import PartitionClock
 
 HOUR = 3_600_000
 DAY = 24 * HOUR

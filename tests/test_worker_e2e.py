@@ -32,14 +32,14 @@ from harness import HubProcess, isolated, read_topic, wait_for
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import INPUT_TOPICS, Codec
-from streams.anomaly.detect import AnomalyConfig, high_frequency
-from streams.generator import GeneratorConfig, GroundTruth, generate
-from streams.generator.config import SLA_RULES
-from streams.generator.model import GeneratedEvent
-from streams.lag import group_lag, total_lag
-from streams.publish import EventPublisher, partition_for
+from streams.domain.anomaly.detect import AnomalyConfig, high_frequency
+from streams.kafka_admin import group_lag, total_lag
+from streams.ops.publish import EventPublisher, partition_for
 from streams.settings import Settings
-from streams.worker import ensure_worker_topics
+from streams.simulator import GeneratorConfig, GroundTruth, generate
+from streams.simulator.config import SLA_RULES
+from streams.simulator.model import GeneratedEvent
+from streams.worker.app import ensure_worker_topics
 
 PROFILE = "insurance.customer-profile.v1"
 BREACH = "insurance.sla-breach.v1"
@@ -314,7 +314,7 @@ def valid_events(events: list[GeneratedEvent]) -> list[GeneratedEvent]:
 def legitimately_high_frequency(events: list[GeneratedEvent], cfg: AnomalyConfig) -> dict[str, int]:
     """Customers the worker's Poisson rule flags on the events in time order → claim count.
 
-    The rule of streams/anomaly/detect.py evaluated at each claim report, against the
+    The rule of streams/domain/anomaly/detect.py evaluated at each claim report, against the
     product lines of the customer's policies active at that moment.
     """
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)

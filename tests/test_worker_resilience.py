@@ -34,10 +34,10 @@ from test_worker_e2e import (
 )
 
 from schemas import INPUT_TOPICS
-from streams.generator import GeneratorConfig, generate
-from streams.generator.model import GeneratedEvent
 from streams.settings import Settings
-from streams.worker import ensure_worker_topics
+from streams.simulator import GeneratorConfig, generate
+from streams.simulator.model import GeneratedEvent
+from streams.worker.app import ensure_worker_topics
 
 #: Large enough that the window's burst takes a worker several seconds.
 CONFIG = GeneratorConfig(

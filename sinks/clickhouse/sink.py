@@ -57,9 +57,9 @@ from schemas import (
 )
 from sinks.clickhouse import rows as R
 from sinks.clickhouse.migrate import MigrationError, migrate, writer_client
+from streams.domain.sla.rules import load_rules
 from streams.ingest import Rejection, TimeBounds, accept
 from streams.settings import Settings
-from streams.sla.rules import load_rules
 
 log = logging.getLogger("insurance_hub.sink")
 

@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from streams.ops.stack.clickhouse import ClickHouseService
+from streams.ops.stack.process import StackError, log_tail, start, stop
+from streams.ops.topics import delete_prefixed_topics
 from streams.settings import Settings
-from streams.stack.clickhouse import ClickHouseService
-from streams.stack.process import StackError, log_tail, start, stop
-from streams.topics import delete_prefixed_topics
 
 
 def free_ports(count: int) -> list[int]:
@@ -184,7 +184,7 @@ def create_hub_topics(settings: Settings) -> None:
     """Every hub topic under the settings' prefix, including insurance.sla-outcome.v1."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    from streams.topics import create_topics
+    from streams.ops.topics import create_topics
 
     create_topics(settings)
     name = settings.kafka.topic_prefix + "insurance.sla-outcome.v1"
@@ -216,8 +216,8 @@ def hub_topics(settings: Settings) -> Iterator[Settings]:
 def publish_generated(settings: Settings, config: Any) -> Any:
     """Publish a generator run (``GeneratorConfig``) to the input topics; its ground truth."""
     from schemas import Codec
-    from streams.generator import InsurerSimulation
-    from streams.publish import EventPublisher
+    from streams.ops.publish import EventPublisher
+    from streams.simulator import InsurerSimulation
 
     codec = Codec()
     sim = InsurerSimulation(config, codec=codec)
@@ -231,7 +231,7 @@ def publish_generated(settings: Settings, config: Any) -> Any:
 def publish_events(settings: Settings, events: Sequence[Any]) -> None:
     """Publish generator events (``GeneratedEvent``) as the generator would."""
     from schemas import Codec
-    from streams.publish import EventPublisher
+    from streams.ops.publish import EventPublisher
 
     codec = Codec()
     with EventPublisher(settings, codec=codec, validate=False) as pub:
@@ -243,7 +243,7 @@ def publish_events(settings: Settings, events: Sequence[Any]) -> None:
 def publish_records(settings: Settings, topic: str, records: Sequence[Any], key: str = "k") -> None:
     """Publish records (dicts, encoded with the contract without validation, or bytes)."""
     from schemas import Codec
-    from streams.publish import EventPublisher
+    from streams.ops.publish import EventPublisher
 
     codec = Codec()
     with EventPublisher(settings, codec=codec, validate=False) as pub:

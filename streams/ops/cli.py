@@ -11,12 +11,12 @@ from streams.settings import Settings
 
 # Modules that define `register(subparsers)`; each sets `func(args, settings) -> int`.
 COMMAND_MODULES = (
-    "streams.stack.cli",
-    "streams.topics",
-    "streams.generator.cli",
-    "streams.tail",
-    "streams.worker",
-    "streams.demo",
+    "streams.ops.stack.cli",
+    "streams.ops.topics",
+    "streams.simulator.cli",
+    "streams.ops.tail",
+    "streams.worker.app",
+    "streams.ops.demo",
     "sinks.cli",
 )
 

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from streams.settings import Settings
-from streams.stack.apps import APPS, app_spec
-from streams.stack.clickhouse import ClickHouseService
-from streams.stack.kafka import KafkaService
-from streams.stack.process import (
+from streams.ops.stack.apps import APPS, app_spec
+from streams.ops.stack.clickhouse import ClickHouseService
+from streams.ops.stack.kafka import KafkaService
+from streams.ops.stack.process import (
     ProcessSpec,
     StackError,
     port_in_use,
@@ -26,7 +25,8 @@ from streams.stack.process import (
     stop,
     wait_until,
 )
-from streams.stack.prometheus import PrometheusService
+from streams.ops.stack.prometheus import PrometheusService
+from streams.settings import Settings
 
 START_TIMEOUT_S = 90.0
 

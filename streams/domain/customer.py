@@ -45,7 +45,7 @@ class CustomerState:
     early_ends: dict[str, int] = field(default_factory=dict)
     anomaly: dict[str, Any] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)  # event_id -> occurred_at
-    outbox: list[list[Any]] = field(default_factory=list)  # see streams/outbox.py
+    outbox: list[list[Any]] = field(default_factory=list)  # see streams/worker/outbox.py
 
     def dumps(self) -> bytes:
         # Every field is already JSON-native; asdict() would deep-copy the lot for nothing.

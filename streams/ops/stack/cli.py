@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 
+from streams.ops.stack.manager import ServiceStatus, Stack
+from streams.ops.stack.process import StackError
 from streams.settings import Settings
-from streams.stack.manager import ServiceStatus, Stack
-from streams.stack.process import StackError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

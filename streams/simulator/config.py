@@ -1,7 +1,7 @@
 """Everything that shapes the synthetic insurer.
 
 The SLA figures and the business calendar are not kept here: ``SlaFigures`` takes them from
-the hub's own rules (streams/sla/rules.yml, or the file ``HUB_SLA_RULES`` names, exactly as
+the hub's own rules (streams/domain/sla/rules.yml, or the file ``HUB_SLA_RULES`` names, exactly as
 the worker loads them), and the ground truth computes deadlines with the rules' own
 functions, so what the generator says should breach is what the hub's rules say.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from streams.calendar import BusinessCalendar
+from streams.domain.calendar import BusinessCalendar
+from streams.domain.sla.rules import Limit, Rule, RuleSet, load_rules
 from streams.events import normalise
-from streams.sla.rules import Limit, Rule, RuleSet, load_rules
 
 HOUR_S = 3600
 DAY_S = 86_400
@@ -101,7 +101,7 @@ class SlaFigures:
 
     @classmethod
     def load(cls, path: Path | None = None) -> SlaFigures:
-        """The rules at ``path`` (default: ``HUB_SLA_RULES`` or streams/sla/rules.yml)."""
+        """The rules at ``path`` (default: ``HUB_SLA_RULES`` or streams/domain/sla/rules.yml)."""
         return cls(hub_rules(path))
 
     @property

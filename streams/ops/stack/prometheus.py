@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from streams.ops.stack.packages import ensure_binary
+from streams.ops.stack.process import ProcessSpec
 from streams.settings import REPO_ROOT, Settings
-from streams.stack.packages import ensure_binary
-from streams.stack.process import ProcessSpec
 
 SHARED_DIR = REPO_ROOT / "docker" / "prometheus"
 

@@ -11,8 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+from streams.ops.stack.process import ProcessSpec, StackError
 from streams.settings import REPO_ROOT, Settings
-from streams.stack.process import ProcessSpec, StackError
 
 HERE = Path(__file__).resolve().parent
 SHARED_CONFIG = REPO_ROOT / "docker" / "kafka" / "server.properties"

@@ -28,21 +28,21 @@ import faust
 from faust.types import TP
 
 from schemas.codec import Codec
-from streams import outbox
-from streams.anomaly.detect import AnomalyConfig
-from streams.anomaly.provider import ForwardedClaim, ProviderState, on_claim
-from streams.customer import CustomerState, profile_record
+from streams.domain.anomaly.detect import AnomalyConfig
+from streams.domain.anomaly.provider import ForwardedClaim, ProviderState, on_claim
+from streams.domain.customer import CustomerState, profile_record
+from streams.domain.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
+from streams.domain.sla.engine import next_deadline
+from streams.domain.sla.rules import RuleSet, load_rules
 from streams.events import DOMAINS, normalise
-from streams.faust_app import HubApp, HubTable
 from streams.ingest import TOO_LATE, Rejection, TimeBounds, accept, bounded_dead_letter
-from streams.metrics import WorkerMetrics
-from streams.outbox import Output, Source
-from streams.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
+from streams.ops.topics import topic_name
 from streams.settings import Settings
-from streams.sla.engine import next_deadline
-from streams.sla.rules import RuleSet, load_rules
-from streams.topics import topic_name
-from streams.watermark import PartitionClock
+from streams.worker import outbox
+from streams.worker.faust_app import HubApp, HubTable
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.outbox import Output, Source
+from streams.worker.watermark import PartitionClock
 
 log = logging.getLogger("insurance_hub.worker")
 
@@ -268,7 +268,7 @@ class HubWorker:
         """Send what the change produced, then write the state with those outputs in its outbox.
 
         Kafka keeps no order between the outputs' partitions and the changelog's: the outbox
-        (streams/outbox.py) lets whoever rebuilds this state re-send what may not have arrived.
+        (outbox.py) lets whoever rebuilds this state re-send what may not have arrived.
         Everything is encoded first: a change whose state row or an output would not fit in
         a produce request sends and writes nothing (False; the caller dead-letters its input).
         """
@@ -481,7 +481,7 @@ class HubWorker:
     # -- provider agent -------------------------------------------------------------
 
     async def _provider_agent(self, stream: Any) -> None:
-        """Provider spikes: streams/anomaly/provider.py judges, this agent stores and sends."""
+        """Provider spikes: domain/anomaly/provider.py judges, this agent stores and sends."""
         async for event in stream.events():
             msg = event.message
             claim = ForwardedClaim.from_record(json.loads(event.value))
@@ -558,7 +558,7 @@ def ensure_worker_topics(settings: Settings) -> None:
     broker the group leader's metadata may then lack a changelog, and every write to its
     table raises PartitionsMismatch until a metadata refresh minutes later.
     """
-    from streams.topics import TopicSpec, create_topics, ensure_topics
+    from streams.ops.topics import TopicSpec, create_topics, ensure_topics
 
     create_topics(settings)
     k = settings.kafka

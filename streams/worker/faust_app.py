@@ -24,7 +24,7 @@ acknowledged it, and the producer's flush, which Faust awaits before each commit
 for all of them.
 
 The consumer also remembers the committed offsets it sought to and has committed since, so
-the worker knows which of the outputs kept in its state (streams/outbox.py) can no longer
+the worker knows which of the outputs kept in its state (streams/worker/outbox.py) can no longer
 be lost.
 """
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from schemas import INPUT_TOPICS, Codec
-from streams.publish import EventPublisher
+from streams.ops.publish import EventPublisher
+from streams.ops.topics import create_topics
 from streams.settings import Settings
-from streams.topics import create_topics
 
 from .config import GeneratorConfig
 from .model import InsurerSimulation

@@ -28,8 +28,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from schemas import Codec, EventValidationError
+from streams.ops.topics import topic_name
 from streams.settings import Settings
-from streams.topics import topic_name
 
 
 def partition_for(key: bytes, partitions: int) -> int:

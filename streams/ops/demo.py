@@ -21,13 +21,13 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from schemas import INPUT_TOPICS
-from streams.lag import group_lag, total_lag
+from streams.domain.sla.rules import load_rules
+from streams.kafka_admin import group_lag, total_lag
+from streams.ops.stack.apps import APPS, app_spec
+from streams.ops.stack.manager import Stack
+from streams.ops.stack.process import StackError, log_tail, running_pid, start, stop
+from streams.ops.topics import topic_names
 from streams.settings import Settings
-from streams.sla.rules import load_rules
-from streams.stack.apps import APPS, app_spec
-from streams.stack.manager import Stack
-from streams.stack.process import StackError, log_tail, running_pid, start, stop
-from streams.topics import topic_names
 
 TICK_SLACK = 10  # ticks (seconds) a drained worker may be behind per partition: commit interval
 
@@ -52,7 +52,7 @@ def reset_data(settings: Settings) -> None:
     from kafka import KafkaAdminClient
 
     from sinks.clickhouse.migrate import writer_client
-    from streams.worker import worker_datadir
+    from streams.worker.app import worker_datadir
 
     for name in APPS:
         stop(app_spec(settings, name))
@@ -305,9 +305,9 @@ def run_demo(
     settings: Settings, customers: int, days: float, seed: int, timeout_s: float, fresh: bool = True
 ) -> int:
     from sinks.clickhouse.migrate import migrate
-    from streams.generator import GeneratorConfig
-    from streams.generator.runner import run as generate
-    from streams.worker import ensure_worker_topics
+    from streams.simulator import GeneratorConfig
+    from streams.simulator.runner import run as generate
+    from streams.worker.app import ensure_worker_topics
 
     run = DemoRun(settings)
     t = run.step("starting the local stack (Kafka, ClickHouse, Prometheus)")

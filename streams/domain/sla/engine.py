@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from streams.sla.rules import Rule, RuleSet
+from streams.domain.sla.rules import Rule, RuleSet
 
 OPEN, BREACHED = "open", "breached"
 

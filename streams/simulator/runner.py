@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from schemas import INPUT_TOPICS, Codec
-from streams.publish import EventPublisher
+from streams.ops.publish import EventPublisher
+from streams.ops.topics import create_topics
 from streams.settings import Settings
-from streams.topics import create_topics
 
 from .config import GeneratorConfig
 from .model import GeneratedEvent, InsurerSimulation

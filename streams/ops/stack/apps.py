@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from streams.ops.stack.process import ProcessSpec
 from streams.settings import Settings
-from streams.stack.process import ProcessSpec
 
 APPS = ("worker", "sink")
 
@@ -19,8 +19,8 @@ def app_spec(settings: Settings, name: str) -> ProcessSpec:
         raise ValueError(f"unknown app {name!r}")
     return ProcessSpec(
         name=name,
-        argv=[sys.executable, "-m", "streams.cli", name],
+        argv=[sys.executable, "-m", "streams.ops.cli", name],
         pid_file=settings.state_dir / "run" / f"{name}.pid",
         log_file=settings.state_dir / "logs" / f"{name}.log",
-        marker=f"streams.cli {name}",
+        marker=f"streams.ops.cli {name}",
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from streams.calendar import BusinessCalendar
+from streams.domain.calendar import BusinessCalendar
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.yml")
 _UNIT_MS = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": 86_400_000}

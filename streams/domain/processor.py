@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.anomaly.detect import (
+from streams.domain.anomaly.detect import (
     DAY_MS,
     VERSION_STEP_MS,
     AnomalyConfig,
@@ -18,9 +18,9 @@ from streams.anomaly.detect import (
     early_claim,
     high_frequency,
 )
-from streams.customer import CustomerState, apply_domain_fields, cap, prune
-from streams.sla import engine
-from streams.sla.rules import RuleSet
+from streams.domain.customer import CustomerState, apply_domain_fields, cap, prune
+from streams.domain.sla import engine
+from streams.domain.sla.rules import RuleSet
 
 PROFILE, BREACH, OUTCOME, ANOMALY = "profile", "sla-breach", "sla-outcome", "claim-anomaly"
 HIGH_FREQUENCY = "high_frequency_customer"

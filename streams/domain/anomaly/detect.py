@@ -170,7 +170,7 @@ def provider_day(
     """A provider's day against the mean of its previous days: (anomalous, record).
 
     The record (without ``detected_at``) is built whether or not the day is anomalous: the
-    provider agent (streams/anomaly/provider.py) re-judges a day when a late claim changes
+    provider agent (streams/domain/anomaly/provider.py) re-judges a day when a late claim changes
     it, and needs the current figures to withdraw a day it had already flagged.
     """
     prior = [history.get(d, 0) for d in range(day - cfg.ps_baseline_days, day)]

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from streams.anomaly.detect import (
+from streams.domain.anomaly.detect import (
     DAY_MS,
     EVIDENCE_MAX,
     VERSION_STEP_MS,
@@ -93,7 +93,7 @@ class ProviderState:
     newest_ms: int = 0
     days: dict[str, DayClaims] = field(default_factory=dict)  # day since epoch (UTC) -> claims
     published: dict[str, Published] = field(default_factory=dict)  # day -> last record sent
-    outbox: list[list[Any]] = field(default_factory=list)  # see streams/outbox.py
+    outbox: list[list[Any]] = field(default_factory=list)  # see streams/worker/outbox.py
 
     def dumps(self) -> bytes:
         return json.dumps(self.__dict__, separators=(",", ":")).encode()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.stack.process import StackError
+from streams.ops.stack.process import StackError
 
 
 def ensure_binary(binary: str, package: str, extra_dirs: tuple[str, ...] = ("/usr/sbin",)) -> Path:

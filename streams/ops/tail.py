@@ -19,10 +19,10 @@ import sys
 from typing import TextIO
 
 from schemas import Codec, to_jsonable
-from streams.generator.truth import iso
-from streams.publish import DecodedRecord, consume
+from streams.ops.publish import DecodedRecord, consume
+from streams.ops.topics import resolve_topic
 from streams.settings import Settings
-from streams.topics import resolve_topic
+from streams.simulator.truth import iso
 
 
 def record_json(rec: DecodedRecord, physical: str) -> str:
