@@ -60,7 +60,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scenario import event, publish  # tests/scenario.py (common puts tests/ on the path)
 
 from streams.settings import Settings
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 CONSUMED = "hub_worker_events_consumed"  # the parser drops the counter's _total
 SEEK_STARTED = "Seek stream partitions to committed offsets"

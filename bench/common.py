@@ -29,6 +29,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 
 from schemas import INPUT_TOPICS, OUTPUT_TOPICS  # noqa: E402
 from streams.settings import Settings  # noqa: E402
+from streams.worker.topics import tick_topic  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -294,7 +295,7 @@ def wait_workers_ready(s: Settings, procs: Sequence[HubProcess], timeout_s: floa
             return state == "Stable" and members == len(procs)
 
         wait_until(stable, timeout_s, "worker group stable", procs, interval_s=0.5)
-        ticks = f"{s.kafka.topic_prefix}{s.worker.app_id}-ticks"
+        ticks = tick_topic(s)
         before = end_offsets(s, [ticks])
         wait_until(
             lambda: all(n > before[tp] for tp, n in end_offsets(s, [ticks]).items()),

@@ -54,7 +54,7 @@ from streams.kafka_admin import total_lag
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig
 from streams.simulator.recording import Recording, load, record, replay
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 _RECORD = struct.Struct("<BqHI")
 

@@ -59,7 +59,7 @@ from streams.kafka_admin import total_lag
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig, InsurerSimulation
 from streams.simulator.runner import run as generate
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 LATENESS_S = 1.0
 SHORT_LIMIT_S = 10

@@ -12,10 +12,29 @@ here, a migration creating the table, and its columns in ``sinks/clickhouse/colu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 Direction = Literal["input", "output"]
 Cleanup = Literal["delete", "compact"]
+
+
+class _Kafka(Protocol):
+    @property
+    def topic_prefix(self) -> str: ...
+
+
+class Deployment(Protocol):
+    """Anything with ``.kafka.topic_prefix`` (the hub's Settings), so callers pass either."""
+
+    @property
+    def kafka(self) -> _Kafka: ...
+
+
+Prefix = str | Deployment
+
+
+def prefix_of(prefix: Prefix) -> str:
+    return prefix if isinstance(prefix, str) else prefix.kafka.topic_prefix
 
 
 @dataclass(frozen=True)
@@ -37,9 +56,9 @@ class Topic:
     copartitioned: bool = False
     aliases: tuple[str, ...] = ()  # further short names
 
-    def name(self, prefix: str = "") -> str:
+    def name(self, prefix: Prefix = "") -> str:
         """The Kafka topic name under a deployment prefix."""
-        return prefix + self.logical
+        return prefix_of(prefix) + self.logical
 
     @property
     def is_input(self) -> bool:
@@ -117,29 +136,30 @@ def topic(logical: str) -> Topic:
         raise KeyError(f"unknown topic {logical!r} (known: {', '.join(BY_LOGICAL)})") from None
 
 
-def topic_name(logical: str, prefix: str = "") -> str:
+def topic_name(logical: str, prefix: Prefix = "") -> str:
     """The Kafka topic name of a logical topic under a deployment prefix."""
     return topic(logical).name(prefix)
 
 
-def topic_names(prefix: str = "") -> dict[str, str]:
+def topic_names(prefix: Prefix = "") -> dict[str, str]:
     """Every logical topic mapped to its Kafka topic name."""
     return {t.logical: t.name(prefix) for t in TOPICS}
 
 
-def of_name(physical: str, prefix: str = "") -> Topic:
+def of_name(physical: str, prefix: Prefix = "") -> Topic:
     """The topic of a Kafka topic name (KeyError when it is not a hub topic)."""
+    prefix = prefix_of(prefix)
     if physical.startswith(prefix) and physical[len(prefix) :] in BY_LOGICAL:
         return BY_LOGICAL[physical[len(prefix) :]]
     raise KeyError(f"{physical!r} is not a hub topic under prefix {prefix!r}")
 
 
-def logical_name(physical: str, prefix: str = "") -> str:
+def logical_name(physical: str, prefix: Prefix = "") -> str:
     """The logical topic of a Kafka topic name (KeyError when it is not a hub topic)."""
     return of_name(physical, prefix).logical
 
 
-def resolve_topic(name: str, prefix: str = "") -> tuple[str, str]:
+def resolve_topic(name: str, prefix: Prefix = "") -> tuple[str, str]:
     """(logical, physical) for a logical name, an alias (``claims``) or a Kafka name."""
     found = ALIASES.get(name) or BY_LOGICAL.get(name) or of_name(name, prefix)
     return found.logical, found.name(prefix)

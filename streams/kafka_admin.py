@@ -1,38 +1,58 @@
-"""Consumer-group lag: how many records a group has not yet committed, per partition.
+"""Kafka administration shared by every command: one admin client, one consumer-lag definition.
 
-The demo and the benchmarks wait on it ("everything has been processed") and the worker
-exports it as a metric.
+**Lag** of a consumer group on a partition: records between the group's committed offset
+and the partition's end offset; a partition the group never committed counts from its
+earliest offset (where ``auto.offset.reset=earliest`` starts it). The demo and the
+benchmarks wait for 0 ("everything has been processed") on the worker's and the sink's groups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 
-def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
-    """End offset minus committed offset for every partition of `topics` (uncommitted = all)."""
-    topics = list(topics)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+@contextmanager
+def admin_client(
+    bootstrap: str, client_id: str = "hub-admin", **options: Any
+) -> Iterator[KafkaAdminClient]:
+    """A kafka-python admin client, closed on exit."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **options)
     try:
-        committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        yield admin
+    finally:
+        admin.close()
+
+
+def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Lag (see the module docstring) of every existing partition of `topics`."""
+    topics = list(topics)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="hub-lag", enable_auto_commit=False
+    )
+    try:
+        with admin_client(bootstrap, "hub-lag") as admin:
+            committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
         tps = [
             TopicPartition(t, p)
             for t in topics
             for p in sorted(consumer.partitions_for_topic(t) or ())
         ]
-        ends = consumer.end_offsets(tps) if tps else {}
+        if not tps:
+            return {}
+        ends = consumer.end_offsets(tps)
+        begins = consumer.beginning_offsets(tps)
         lag = {}
         for tp in tps:
             meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag[tp] = max(0, ends[tp] - done)
+            done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
+            lag[tp] = max(0, ends[tp] - max(done, begins[tp]))
         return lag
     finally:
-        consumer.close()
-        admin.close()
+        consumer.close(autocommit=False)
 
 
 def total_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:

@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The rules files shipped in the package: the defaults of :class:`RulesSettings`.
+SLA_RULES_FILE = Path(__file__).resolve().parent / "domain" / "sla" / "rules.yml"
+ANOMALY_RULES_FILE = Path(__file__).resolve().parent / "domain" / "anomaly" / "rules.yml"
 
 
 def _env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else Path(raw)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -96,6 +104,14 @@ class SinkSettings:
 
 
 @dataclass(frozen=True)
+class RulesSettings:
+    """The YAML files of the business rules (streams/domain/)."""
+
+    sla: Path = SLA_RULES_FILE  # SLA rules, lateness and calendar
+    anomaly: Path = ANOMALY_RULES_FILE  # claim-anomaly thresholds
+
+
+@dataclass(frozen=True)
 class Settings:
     state_dir: Path = field(default_factory=lambda: Path(".hub").resolve())
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/insurance-hub").expanduser())
@@ -104,13 +120,14 @@ class Settings:
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     sink: SinkSettings = field(default_factory=SinkSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
     # HMAC key for hashing personal data (person_key, masked PII); set a secret in production.
     pii_key: str = "insurance-hub-local-pii-key"
 
     @classmethod
     def from_env(cls) -> Settings:
         k, c, p = KafkaSettings(), ClickHouseSettings(), PrometheusSettings()
-        w, sk = WorkerSettings(), SinkSettings()
+        w, sk, r = WorkerSettings(), SinkSettings(), RulesSettings()
         return cls(
             state_dir=Path(_env_str("HUB_STATE_DIR", ".hub")).resolve(),
             cache_dir=Path(_env_str("HUB_CACHE_DIR", "~/.cache/insurance-hub")).expanduser(),
@@ -152,6 +169,10 @@ class Settings:
                 batch_max_rows=_env_int("HUB_SINK_BATCH_ROWS", sk.batch_max_rows),
                 batch_max_seconds=_env_float("HUB_SINK_BATCH_SECONDS", sk.batch_max_seconds),
                 retry_max_seconds=_env_float("HUB_SINK_RETRY_MAX_SECONDS", sk.retry_max_seconds),
+            ),
+            rules=RulesSettings(
+                sla=_env_path("HUB_SLA_RULES", r.sla),
+                anomaly=_env_path("HUB_ANOMALY_RULES", r.anomaly),
             ),
             pii_key=_env_str("HUB_PII_KEY", "insurance-hub-local-pii-key"),
         )

@@ -10,18 +10,13 @@ from typing import Any
 from kafka import KafkaProducer
 
 from schemas.codec import Codec
+from schemas.topics import BY_DOMAIN
 from streams.settings import Settings
+from streams.units import DAY_MS as DAY
+from streams.units import HOUR_MS as HOUR
 
-HOUR = 3_600_000
-DAY = 24 * HOUR
 _ids = itertools.count(1)
-
-DOMAIN_TOPIC = {
-    "sales": "insurance.sales.v1",
-    "underwriting": "insurance.underwriting.v1",
-    "claims": "insurance.claims.v1",
-    "servicing": "insurance.servicing.v1",
-}
+DOMAIN_TOPIC = {domain: t.logical for domain, t in BY_DOMAIN.items()}
 
 
 def ts(ms: int) -> dt.datetime:

@@ -99,7 +99,8 @@ def test_sla_targets_are_those_of_the_sla_rules() -> None:
         for r in g["rules"]
         if r.get("record") == "hub:sla_target:ratio"
     }
-    sla = yaml.safe_load((REPO_ROOT / "streams" / "domain" / "sla" / "rules.yml").read_text())["rules"]
+    rules_file = REPO_ROOT / "streams" / "domain" / "sla" / "rules.yml"
+    sla = yaml.safe_load(rules_file.read_text())["rules"]
     assert recorded == {name: float(rule["target"]) for name, rule in sla.items()}
     # DOMAIN.md: first response for at least 90 % of inquiries, acceptance for 85 % of claims.
     assert recorded["inquiry_first_response"] == 0.90

@@ -45,8 +45,9 @@ from schemas import (
     to_jsonable,
 )
 from schemas.fingerprint import read_header
+from schemas.topics import topic_name
 from streams.ops.publish import EventPublisher, consume, partition_for
-from streams.ops.topics import create_topics, topic_name
+from streams.ops.topics import create_topics
 from streams.settings import Settings
 
 T0 = datetime(2026, 2, 3, 9, 30, 15, 123000, tzinfo=UTC)

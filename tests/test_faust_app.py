@@ -18,8 +18,9 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.structs import OffsetAndMetadata
 
 from streams.settings import Settings
-from streams.worker.app import WORKER_TABLES, HubWorker, ensure_worker_topics
+from streams.worker.app import HubWorker
 from streams.worker.faust_app import seek_all_to_committed
+from streams.worker.topics import WORKER_TABLES, ensure_worker_topics
 
 RECORDS = 10
 

@@ -28,7 +28,7 @@ from schemas import Codec
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig, generate
 from streams.simulator.model import GeneratedEvent
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 CONFIG = GeneratorConfig(
     seed=11,

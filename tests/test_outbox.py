@@ -27,7 +27,8 @@ from streams.domain.sla.rules import load_rules
 from streams.events import normalise
 from streams.settings import Settings
 from streams.worker import outbox
-from streams.worker.app import ensure_worker_topics
+from streams.worker.emit import output
+from streams.worker.topics import ensure_worker_topics
 
 A_BREACH = ("sla-breach", "C1", {"breach_id": "b1"})
 AN_OUTCOME = ("sla-outcome", "C1", {"outcome_id": "o1"})
@@ -104,7 +105,7 @@ def crashed_owner_state(partition: int) -> tuple[CustomerState, list[list[Any]]]
     by_offset: list[list[Any]] = [[], []]
     for out, rec in res.outputs:
         assert out == BREACH
-        by_offset[int(rec["subject_id"][-1])].append((out, state.customer_id, rec))
+        by_offset[int(rec["subject_id"][-1])].append(output(out, rec))
     return state, by_offset
 
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from streams.domain.anomaly import provider as P
-from streams.domain.anomaly.detect import DAY_MS, AnomalyConfig, anomaly_id
+from streams.domain.anomaly.detect import AnomalyConfig, anomaly_id
 from streams.domain.anomaly.provider import ForwardedClaim, ProviderState, on_claim
+from streams.domain.records import AnomalyRecord
+from streams.units import DAY_MS
 
 CFG = AnomalyConfig.load()
 D0 = 20_000  # days since epoch: 2024-10-04
@@ -36,14 +38,14 @@ def _scenario(seed: int = 7) -> list[ForwardedClaim]:
 
 def _feed(
     claims: list[ForwardedClaim], lateness: int = WIDE, raw: bytes | None = None
-) -> tuple[bytes | None, dict[str, dict[str, Any]], list[str]]:
+) -> tuple[bytes | None, dict[str, AnomalyRecord], list[str]]:
     """Feed claims one by one through a stored state (dumps/loads, as the table does).
 
     Returns the final state, the latest record per anomaly_id (what claim_anomaly_latest
     shows) and the verdicts; checks that each id's versions have strictly increasing
     detected_at, to the second (the ClickHouse column is a DateTime).
     """
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, AnomalyRecord] = {}
     verdicts: list[str] = []
     for claim in claims:
         state = ProviderState.loads(raw) if raw is not None else None
@@ -61,7 +63,7 @@ def _feed(
     return raw, latest, verdicts
 
 
-def _content(latest: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _content(latest: dict[str, AnomalyRecord]) -> dict[str, dict[str, Any]]:
     """The latest records without detected_at: the version, which depends on arrival order."""
     return {k: {f: v for f, v in r.items() if f != "detected_at"} for k, r in latest.items()}
 

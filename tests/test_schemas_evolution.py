@@ -26,8 +26,9 @@ from schemas import (
     SchemaRegistry,
     default_registry,
 )
+from schemas.topics import topic_name
 from streams.ops.publish import EventPublisher, consume
-from streams.ops.topics import create_topics, topic_name
+from streams.ops.topics import create_topics
 from streams.settings import Settings
 
 V1: dict[str, Any] = default_registry().current(CLAIMS).schema

@@ -18,10 +18,11 @@ import pytest
 from kafka.admin import KafkaAdminClient
 
 from schemas import CLAIMS, SLA_BREACH, Codec
+from schemas.topics import topic_name
 from streams.ops import tail as tail_module
 from streams.ops.publish import EventPublisher, partition_for
 from streams.ops.tail import tail
-from streams.ops.topics import create_topics, topic_name
+from streams.ops.topics import create_topics
 from streams.settings import Settings
 
 EVENT = {

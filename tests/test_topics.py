@@ -11,19 +11,22 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from schemas import ALL_TOPICS, CLAIMS, CUSTOMER_PROFILE, DEAD_LETTER, INPUT_TOPICS, SALES
-from streams.ops import topics as topics_module
-from streams.ops.topics import (
-    DAY_MS,
-    TopicConfigError,
-    create_topics,
-    delete_prefixed_topics,
-    describe_topics,
+from schemas.topics import (
+    DEAD_LETTER_TOPIC,
     logical_name,
     resolve_topic,
     topic_name,
     topic_names,
 )
+from streams.ops import topics as topics_module
+from streams.ops.topics import (
+    TopicConfigError,
+    create_topics,
+    delete_prefixed_topics,
+    describe_topics,
+)
 from streams.settings import Settings
+from streams.units import DAY_MS
 
 
 def _with_prefix(settings: Settings, partitions: int | None = None) -> Settings:
@@ -68,7 +71,7 @@ def test_create_is_idempotent_and_configures_each_topic(fresh: Settings) -> None
     assert claims["cleanup.policy"] == "delete"
     assert claims["retention.ms"] == str(3 * DAY_MS)
     dead = _configs(fresh, topic_name(DEAD_LETTER, fresh))
-    assert dead["retention.ms"] == str(topics_module.DEFAULT_DEAD_LETTER_RETENTION_MS)
+    assert dead["retention.ms"] == str(int(DEAD_LETTER_TOPIC.retention_days * DAY_MS))
 
 
 def test_missing_topics_are_added_next_to_existing_ones(fresh: Settings) -> None:

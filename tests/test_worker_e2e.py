@@ -39,7 +39,7 @@ from streams.settings import Settings
 from streams.simulator import GeneratorConfig, GroundTruth, generate
 from streams.simulator.config import SLA_RULES
 from streams.simulator.model import GeneratedEvent
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 PROFILE = "insurance.customer-profile.v1"
 BREACH = "insurance.sla-breach.v1"

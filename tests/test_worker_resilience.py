@@ -37,7 +37,7 @@ from schemas import INPUT_TOPICS
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig, generate
 from streams.simulator.model import GeneratedEvent
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 #: Large enough that the window's burst takes a worker several seconds.
 CONFIG = GeneratorConfig(

@@ -12,7 +12,7 @@ from harness import HubProcess, isolated, raw_records, read_topic, wait_for
 from scenario import DAY, HOUR, event, publish
 
 from streams.settings import Settings
-from streams.worker.app import ensure_worker_topics
+from streams.worker.topics import ensure_worker_topics
 
 SH = dt.timezone(dt.timedelta(hours=8))
 

@@ -7,18 +7,36 @@ costs one table write however many parts of the profile it touches.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
-DAY_MS = 86_400_000
+from streams.domain.records import (
+    AnomalyEpisode,
+    Claim,
+    Obligation,
+    Policy,
+    ProfileRecord,
+    UnderwritingDecision,
+)
+from streams.events import Event
+from streams.pii import pii_hash
+from streams.units import DAY_MS, SECOND_MS
+
 CLOSED_CLAIM = {"claim_paid", "claim_rejected", "claim_closed"}
 INACTIVE_POLICY = {"policy_lapsed", "policy_cancelled"}
-DECISIONS = {"standard", "rated", "exclusion", "declined", "postponed"}
+DECISIONS: frozenset[str] = frozenset(get_args(UnderwritingDecision))
+_CopiedField = Literal["product_line", "premium", "sum_assured", "renewal_ms"]
+#: Sales event fields copied onto the policy (event field, policy field).
+_POLICY_FIELDS: tuple[tuple[str, _CopiedField], ...] = (
+    ("product_line", "product_line"),
+    ("annual_premium", "premium"),
+    ("sum_assured", "sum_assured"),
+    ("renewal_date", "renewal_ms"),
+)
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -30,10 +48,10 @@ class CustomerState:
     first_seen_ms: int = 0
     last_event_ms: int = 0
     version: int = 0
-    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policies: dict[str, Policy] = field(default_factory=dict)
     applications: dict[str, str] = field(default_factory=dict)  # id -> pending | decision
-    latest_decision: str | None = None
-    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    latest_decision: UnderwritingDecision | None = None
+    claims: dict[str, Claim] = field(default_factory=dict)
     claims_total: int = 0
     paid_total: float = 0.0
     open_inquiries: list[str] = field(default_factory=list)
@@ -41,11 +59,13 @@ class CustomerState:
     last_nps: int | None = None
     last_contact_ms: int | None = None
     breach_times: list[int] = field(default_factory=list)
-    obligations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    early_ends: dict[str, int] = field(default_factory=dict)
-    anomaly: dict[str, Any] = field(default_factory=dict)
+    obligations: dict[str, Obligation] = field(default_factory=dict)  # rule|subject -> obligation
+    early_ends: dict[str, int] = field(default_factory=dict)  # rule|subject -> end read first
+    anomaly: dict[str, AnomalyEpisode] = field(default_factory=dict)  # kind -> flag or episode
     seen: dict[str, int] = field(default_factory=dict)  # event_id -> occurred_at
-    outbox: list[list[Any]] = field(default_factory=list)  # see streams/worker/outbox.py
+    # Free-form: [topic, partition, offset, outputs] entries (JSON lists) that
+    # streams/worker/outbox.py owns; the domain logic only carries them.
+    outbox: list[list[Any]] = field(default_factory=list)
 
     def dumps(self) -> bytes:
         # Every field is already JSON-native; asdict() would deep-copy the lot for nothing.
@@ -58,10 +78,10 @@ class CustomerState:
 
 def person_key(secret: bytes, id_number: str) -> str:
     """A keyed hash: a stable link between records without the ID number in clear."""
-    return hmac.new(secret, id_number.encode(), hashlib.sha256).hexdigest()
+    return pii_hash(secret, id_number)
 
 
-def apply_domain_fields(state: CustomerState, e: dict[str, Any], secret: bytes) -> None:
+def apply_domain_fields(state: CustomerState, e: Event, secret: bytes) -> None:
     """Fold one event's domain facts into the profile (SLA and anomalies are elsewhere)."""
     t, etype = e["occurred_at"], e["event_type"]
     if not state.first_seen_ms or t < state.first_seen_ms:
@@ -75,12 +95,7 @@ def apply_domain_fields(state: CustomerState, e: dict[str, Any], secret: bytes) 
     policy_id = e.get("policy_id")
     if e["domain"] == "sales" and policy_id:
         p = state.policies.setdefault(policy_id, {"status": "quoted"})
-        for src, dst in (
-            ("product_line", "product_line"),
-            ("annual_premium", "premium"),
-            ("sum_assured", "sum_assured"),
-            ("renewal_date", "renewal_ms"),
-        ):
+        for src, dst in _POLICY_FIELDS:
             if e.get(src) is not None:
                 p[dst] = e[src]
         if e.get("policy_start") is not None:
@@ -143,7 +158,7 @@ STATE_CAPS = {
 }
 
 
-def _newest(items: dict[str, Any], cap: int, age: Callable[[Any], Any]) -> dict[str, Any]:
+def _newest(items: dict[str, _V], cap: int, age: Callable[[_V], Any]) -> dict[str, _V]:
     return dict(sorted(items.items(), key=lambda kv: age(kv[1]))[-cap:])
 
 
@@ -207,7 +222,7 @@ def _money(x: float) -> Decimal:
     return Decimal(f"{x:.2f}")
 
 
-def profile_record(state: CustomerState, as_of_ms: int) -> dict[str, Any]:
+def profile_record(state: CustomerState, as_of_ms: int) -> ProfileRecord:
     """The public profile of `insurance.customer-profile.v1` (no personal data in clear).
 
     Rolling counts are as of `as_of_ms` (the customer's last event time), so a replay of
@@ -233,7 +248,7 @@ def profile_record(state: CustomerState, as_of_ms: int) -> dict[str, Any]:
             "total_annual_premium": _money(sum(float(p.get("premium") or 0) for p in active)),
             "total_sum_assured": _money(sum(float(p.get("sum_assured") or 0) for p in active)),
             "next_renewal_due": (
-                dt.datetime.fromtimestamp(min(renewals) / 1000, tz=dt.UTC).date()
+                dt.datetime.fromtimestamp(min(renewals) / SECOND_MS, tz=dt.UTC).date()
                 if renewals
                 else None
             ),

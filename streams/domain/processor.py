@@ -7,10 +7,9 @@ the agent only reads and writes the state and sends the returned records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from schemas.topics import ANOMALY_TOPIC, BREACH_TOPIC, OUTCOME_TOPIC, PROFILE_TOPIC, Topic
 from streams.domain.anomaly.detect import (
-    DAY_MS,
     VERSION_STEP_MS,
     AnomalyConfig,
     anomaly_id,
@@ -19,10 +18,15 @@ from streams.domain.anomaly.detect import (
     high_frequency,
 )
 from streams.domain.customer import CustomerState, apply_domain_fields, cap, prune
+from streams.domain.records import AnomalyEpisode, AnomalyFigures, OutputRecord, ProviderClaim
 from streams.domain.sla import engine
 from streams.domain.sla.rules import RuleSet
+from streams.events import Event
+from streams.units import DAY_MS
 
-PROFILE, BREACH, OUTCOME, ANOMALY = "profile", "sla-breach", "sla-outcome", "claim-anomaly"
+# The output topics, under the names importers know them by. Every record sent to one carries
+# the topic's key field (Topic.key): customer_id, or subject_id for anomalies.
+PROFILE, BREACH, OUTCOME, ANOMALY = PROFILE_TOPIC, BREACH_TOPIC, OUTCOME_TOPIC, ANOMALY_TOPIC
 HIGH_FREQUENCY = "high_frequency_customer"
 
 
@@ -31,13 +35,13 @@ class Result:
     state: CustomerState
     changed: bool = False
     duplicate: bool = False
-    outputs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (output, record)
-    provider_claim: dict[str, Any] | None = None  # forwarded to the provider agent
+    outputs: list[tuple[Topic, OutputRecord]] = field(default_factory=list)  # (topic, record)
+    provider_claim: ProviderClaim | None = None  # forwarded to the provider agent
     pruned: dict[str, int] = field(default_factory=dict)  # state entries dropped over its caps
     revised: set[str] = field(default_factory=set)  # anomaly_ids re-published as a new version
 
-    def add(self, output: str, record: dict[str, Any]) -> None:
-        self.outputs.append((output, record))
+    def add(self, topic: Topic, record: OutputRecord) -> None:
+        self.outputs.append((topic, record))
 
 
 class CustomerProcessor:
@@ -46,9 +50,7 @@ class CustomerProcessor:
         self.anomalies = anomalies
         self.secret = pii_secret
 
-    def on_event(
-        self, state: CustomerState | None, event: dict[str, Any], watermark_ms: int
-    ) -> Result:
+    def on_event(self, state: CustomerState | None, event: Event, watermark_ms: int) -> Result:
         """Apply a decoded, normalised event (see streams.events) once."""
         if state is None:
             state = CustomerState(customer_id=event["customer_id"])
@@ -95,14 +97,13 @@ class CustomerProcessor:
             # worker restarted after a crash never gives an older profile a version that
             # its predecessor had already published.
             res.state.version += 1
-        if outcome.kind in ("breached", "completed_late"):
-            res.add(BREACH, outcome.record)
-        if outcome.kind in ("met", "completed_late"):
-            record = dict(outcome.record)
-            record["outcome_id"] = record.pop("breach_id")
-            res.add(OUTCOME, record)
+        breach, closed = outcome.breach(), outcome.outcome()
+        if breach is not None:
+            res.add(BREACH, breach)
+        if closed is not None:
+            res.add(OUTCOME, closed)
 
-    def _claim_reported(self, res: Result, event: dict[str, Any]) -> None:
+    def _claim_reported(self, res: Result, event: Event) -> None:
         state, cfg = res.state, self.anomalies
         claim_id, t = event["claim_id"], event["occurred_at"]
         self._check_early(res, claim_id, t)
@@ -112,14 +113,15 @@ class CustomerProcessor:
             if p.get("status") == "active"
         ]
         claims = [(c["reported_ms"], cid) for cid, c in state.claims.items()]
-        episode = state.anomaly.get(HIGH_FREQUENCY, {})
-        active = bool(episode.get("active"))
+        episode = state.anomaly.get(HIGH_FREQUENCY)
+        if episode is not None and not episode.get("active"):
+            episode = None  # closed: an anomaly now opens a new episode
         # A late claim does not move an open episode's window back (nor shrink its figures).
-        as_of = max(t, episode.get("as_of", episode["since"])) if active else t
+        as_of = max(t, episode.get("as_of", episode["since"])) if episode is not None else t
         anomalous, record = high_frequency(state.customer_id, claims, lines, as_of, cfg)
         if anomalous and record:
-            self._high_frequency_version(res, episode if active else None, record, t, as_of)
-        elif not anomalous and active:
+            self._high_frequency_version(res, episode, record, t, as_of)
+        elif not anomalous and episode is not None:
             state.anomaly[HIGH_FREQUENCY] = {"active": False, "since": t}
         if event.get("provider_id"):
             res.provider_claim = {
@@ -131,8 +133,8 @@ class CustomerProcessor:
     def _high_frequency_version(
         self,
         res: Result,
-        episode: dict[str, Any] | None,
-        record: dict[str, Any],
+        episode: AnomalyEpisode | None,
+        record: AnomalyFigures,
         t: int,
         as_of: int,
     ) -> None:
@@ -154,7 +156,6 @@ class CustomerProcessor:
             if episode.get("digest") == digest:
                 return  # e.g. a claim re-reported under a new event id: no figure changed
             detected = max(t, episode.get("detected_at", since) + VERSION_STEP_MS)
-        record["detected_at"] = detected
         state.anomaly[HIGH_FREQUENCY] = {
             "active": True,
             "since": since,
@@ -163,7 +164,7 @@ class CustomerProcessor:
             "as_of": as_of,
             "digest": digest,
         }
-        res.add(ANOMALY, record)
+        res.add(ANOMALY, {**record, "detected_at": detected})
         if episode is not None:
             res.revised.add(record["anomaly_id"])
 
@@ -182,15 +183,16 @@ class CustomerProcessor:
     def _check_early(self, res: Result, claim_id: str, reported_ms: int) -> None:
         """One early_claim record per claim reported soon after its policy started."""
         state = res.state
-        claim = state.claims.get(claim_id, {})
+        claim = state.claims.get(claim_id)
+        if claim is None or claim.get("early_flagged"):
+            return
         policy = state.policies.get(claim.get("policy_id") or "")
-        if claim.get("early_flagged") or not policy:
+        if not policy:
             return
         record = early_claim(
             state.customer_id, claim_id, reported_ms, policy.get("start_ms"), self.anomalies
         )
         if record:
             claim["early_flagged"] = True
-            record["detected_at"] = reported_ms
             state.anomaly["early_claim"] = {"active": True, "since": reported_ms}
-            res.add(ANOMALY, record)
+            res.add(ANOMALY, {**record, "detected_at": reported_ms})

@@ -15,7 +15,7 @@ COMMAND_MODULES = (
     "streams.ops.topics",
     "streams.simulator.cli",
     "streams.ops.tail",
-    "streams.worker.app",
+    "streams.worker.cli",
     "streams.ops.demo",
     "sinks.cli",
 )

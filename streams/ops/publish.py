@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from schemas import Codec, EventValidationError
-from streams.ops.topics import topic_name
+from schemas.topics import topic_name
 from streams.settings import Settings
 
 

@@ -19,8 +19,8 @@ import sys
 from typing import TextIO
 
 from schemas import Codec, to_jsonable
+from schemas.topics import resolve_topic
 from streams.ops.publish import DecodedRecord, consume
-from streams.ops.topics import resolve_topic
 from streams.settings import Settings
 from streams.simulator.truth import iso
 

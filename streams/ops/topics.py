@@ -1,9 +1,8 @@
-"""Topic names and provisioning (``hub topics create``).
+"""Provisioning of the hub's topics (``hub topics create``), as schemas/topics.py declares them.
 
-The logical names (``insurance.claims.v1``) are public contract; a deployment may put a
-prefix in front of them (``HUB_TOPIC_PREFIX``). The four input topics must be co-partitioned
-(same partition count): the per-customer join reads partition N of each, and only works if
-a customer's records land on partition N everywhere.
+The four input topics must be co-partitioned (same partition count): the per-customer join
+reads partition N of each, and only works if a customer's records land on partition N
+everywhere; this refuses existing topics that are not.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,107 +18,23 @@ from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, OffsetSpec
 from kafka.errors import KafkaError
 
-from schemas import (
-    ALL_TOPICS,
-    CLAIM_ANOMALY,
-    CLAIMS,
-    CUSTOMER_PROFILE,
-    DEAD_LETTER,
-    INPUT_TOPICS,
-    OUTPUT_TOPICS,
-    SALES,
-    SERVICING,
-    SLA_BREACH,
-    SLA_OUTCOME,
-    UNDERWRITING,
-)
+from schemas.topics import BY_LOGICAL, DEAD_LETTER_TOPIC, PROFILE_TOPIC, TOPICS, topic_names
+from streams.kafka_admin import admin_client
 from streams.settings import Settings
+from streams.units import DAY_MS
 
-__all__ = [
-    "ALL_TOPICS",
-    "CLAIMS",
-    "CLAIM_ANOMALY",
-    "CUSTOMER_PROFILE",
-    "DEAD_LETTER",
-    "INPUT_TOPICS",
-    "OUTPUT_TOPICS",
-    "SALES",
-    "SERVICING",
-    "SLA_BREACH",
-    "SLA_OUTCOME",
-    "UNDERWRITING",
-    "TopicConfigError",
-    "TopicSpec",
-    "create_topics",
-    "delete_prefixed_topics",
-    "describe_topics",
-    "ensure_topics",
-    "logical_name",
-    "register",
-    "resolve_topic",
-    "topic_name",
-    "topic_names",
-    "topic_specs",
-]
-
-DAY_MS = 86_400_000
 DEFAULT_RETENTION_MS = 7 * DAY_MS
-#: Dead letters are audit evidence of what the hub refused: keep them longer.
-DEFAULT_DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
 _TOPIC_ALREADY_EXISTS = 36
-
-#: Short names accepted on the command line (``hub tail claims``).
-ALIASES: dict[str, str] = {
-    "sales": SALES,
-    "underwriting": UNDERWRITING,
-    "claims": CLAIMS,
-    "servicing": SERVICING,
-    "customer-profile": CUSTOMER_PROFILE,
-    "profile": CUSTOMER_PROFILE,
-    "sla-breach": SLA_BREACH,
-    "sla-outcome": SLA_OUTCOME,
-    "claim-anomaly": CLAIM_ANOMALY,
-    "dead-letter": DEAD_LETTER,
-}
 
 T = TypeVar("T")
 
 
+def _admin(settings: Settings) -> AbstractContextManager[KafkaAdminClient]:
+    return admin_client(settings.kafka.bootstrap, "hub-topics", request_timeout_ms=30000)
+
+
 class TopicConfigError(RuntimeError):
     """Existing topics contradict what the hub needs (partition counts, compaction)."""
-
-
-def _prefix(prefix: str | Settings) -> str:
-    return prefix.kafka.topic_prefix if isinstance(prefix, Settings) else prefix
-
-
-def topic_name(logical: str, prefix: str | Settings = "") -> str:
-    """The Kafka topic name of a logical topic under a deployment prefix."""
-    if logical not in ALL_TOPICS:
-        raise KeyError(f"unknown topic {logical!r} (known: {', '.join(ALL_TOPICS)})")
-    return _prefix(prefix) + logical
-
-
-def topic_names(prefix: str | Settings = "") -> dict[str, str]:
-    """Every logical topic mapped to its Kafka topic name."""
-    return {logical: topic_name(logical, prefix) for logical in ALL_TOPICS}
-
-
-def logical_name(physical: str, prefix: str | Settings = "") -> str:
-    """The logical topic of a Kafka topic name (KeyError when it is not a hub topic)."""
-    p = _prefix(prefix)
-    if physical.startswith(p) and physical[len(p) :] in ALL_TOPICS:
-        return physical[len(p) :]
-    raise KeyError(f"{physical!r} is not a hub topic under prefix {p!r}")
-
-
-def resolve_topic(name: str, prefix: str | Settings = "") -> tuple[str, str]:
-    """(logical, physical) for a logical name, an alias (``claims``) or a Kafka name."""
-    if name in ALIASES:
-        name = ALIASES[name]
-    if name in ALL_TOPICS:
-        return name, topic_name(name, prefix)
-    return logical_name(name, prefix), name
 
 
 @dataclass(frozen=True)
@@ -136,34 +52,34 @@ def topic_specs(
     settings: Settings,
     *,
     retention_ms: int = DEFAULT_RETENTION_MS,
-    dead_letter_retention_ms: int = DEFAULT_DEAD_LETTER_RETENTION_MS,
+    dead_letter_retention_ms: int | None = None,
     output_partitions: int | None = None,
 ) -> list[TopicSpec]:
-    """Partitions, replication and configs of every hub topic.
+    """Partitions, replication and configs of every hub topic, from the registry.
 
-    Inputs get ``settings.kafka.input_partitions``; outputs the same unless
-    ``output_partitions`` says otherwise. The profile topic is compacted (the latest
-    profile per customer is kept forever); the others are deleted after a retention.
-    Input records carry the broker's append time.
+    Inputs (and co-partitioned outputs) get ``settings.kafka.input_partitions``; the other
+    outputs the same unless ``output_partitions`` says otherwise. A compacted topic keeps the
+    latest record per key forever; the others are deleted after their retention. Input
+    records carry the broker's append time: the "now" an event's occurred_at is checked
+    against (streams/ingest.py), whatever the source's clock.
     """
     k = settings.kafka
     out_parts = output_partitions if output_partitions is not None else k.input_partitions
     specs = []
-    for logical in ALL_TOPICS:
-        if logical == CUSTOMER_PROFILE:
-            configs = {"cleanup.policy": "compact"}
-        elif logical == DEAD_LETTER:
-            configs = {"cleanup.policy": "delete", "retention.ms": str(dead_letter_retention_ms)}
-        else:
-            configs = {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
-        if logical in INPUT_TOPICS:
-            # The broker stamps each input record with its own clock: the "now" an event's
-            # occurred_at is checked against (streams/ingest.py), whatever the source's clock.
+    for t in TOPICS:
+        configs: dict[str, str] = {"cleanup.policy": t.cleanup}
+        if t.cleanup == "delete":
+            if t.retention_days is None:
+                ms = retention_ms
+            elif dead_letter_retention_ms is not None:
+                ms = dead_letter_retention_ms
+            else:
+                ms = int(t.retention_days * DAY_MS)
+            configs["retention.ms"] = str(ms)
+        if t.is_input:
             configs["message.timestamp.type"] = "LogAppendTime"
-        parts = k.input_partitions if logical in INPUT_TOPICS else out_parts
-        specs.append(
-            TopicSpec(logical, topic_name(logical, settings), parts, k.replication_factor, configs)
-        )
+        parts = k.input_partitions if t.copartitioned else out_parts
+        specs.append(TopicSpec(t.logical, t.name(settings), parts, k.replication_factor, configs))
     return specs
 
 
@@ -189,12 +105,6 @@ def check_copartitioning(existing: Mapping[str, int], expected: int) -> None:
             f"HUB_INPUT_PARTITIONS is {expected}: new input topics would not be "
             f"co-partitioned with them. Set HUB_INPUT_PARTITIONS={count} or recreate the topics."
         )
-
-
-def _admin(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap, client_id="hub-topics", request_timeout_ms=30000
-    )
 
 
 def _retrying(action: Callable[[], T], attempts: int = 5, delay_s: float = 2.0) -> T:
@@ -225,11 +135,8 @@ def describe_topics(settings: Settings) -> dict[str, int]:
     """Partition count of every hub topic that exists, by Kafka name."""
 
     def run() -> dict[str, int]:
-        admin = _admin(settings)
-        try:
+        with _admin(settings) as admin:
             return _partition_counts(admin, list(topic_names(settings).values()))
-        finally:
-            admin.close()
 
     return _retrying(run)
 
@@ -247,7 +154,7 @@ def create_topics(
     settings: Settings,
     *,
     retention_ms: int = DEFAULT_RETENTION_MS,
-    dead_letter_retention_ms: int = DEFAULT_DEAD_LETTER_RETENTION_MS,
+    dead_letter_retention_ms: int | None = None,
     output_partitions: int | None = None,
     timeout_s: float = 30.0,
 ) -> list[str]:
@@ -265,18 +172,17 @@ def create_topics(
     )
 
     def run() -> list[str]:
-        admin = _admin(settings)
-        try:
+        with _admin(settings) as admin:
             existing = _partition_counts(admin, [s.name for s in specs])
             check_copartitioning(
                 {
                     s.name: existing[s.name]
                     for s in specs
-                    if s.logical in INPUT_TOPICS and s.name in existing
+                    if BY_LOGICAL[s.logical].is_input and s.name in existing
                 },
                 settings.kafka.input_partitions,
             )
-            profile = topic_name(CUSTOMER_PROFILE, settings)
+            profile = PROFILE_TOPIC.name(settings)
             if profile in existing:
                 policy = _cleanup_policy(admin, profile)
                 if "compact" not in policy:
@@ -285,8 +191,6 @@ def create_topics(
                         "topic must be compacted (cleanup.policy=compact)."
                     )
             return _create_missing(admin, [s for s in specs if s.name not in existing], timeout_s)
-        finally:
-            admin.close()
 
     return _retrying(run)
 
@@ -298,12 +202,9 @@ def ensure_topics(
     ones); return the names created. Existing topics are left as they are (idempotent)."""
 
     def run() -> list[str]:
-        admin = _admin(settings)
-        try:
+        with _admin(settings) as admin:
             present = set(admin.list_topics())
             return _create_missing(admin, [s for s in specs if s.name not in present], timeout_s)
-        finally:
-            admin.close()
 
     return _retrying(run)
 
@@ -361,14 +262,11 @@ def delete_prefixed_topics(settings: Settings) -> list[str]:
     prefix = settings.kafka.topic_prefix
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix")
-    admin = _admin(settings)
-    try:
+    with _admin(settings) as admin:
         mine = sorted(t for t in admin.list_topics() if t.startswith(prefix))
         if mine:
             admin.delete_topics(mine)
         return mine
-    finally:
-        admin.close()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -387,7 +285,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument(
         "--dead-letter-retention-days",
         type=float,
-        default=DEFAULT_DEAD_LETTER_RETENTION_MS / DAY_MS,
+        default=DEAD_LETTER_TOPIC.retention_days,
         help="retention of the dead-letter topic (default %(default)s)",
     )
     create.add_argument(
@@ -406,7 +304,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for name in topic_names(settings).values():
             parts = counts.get(name)
             print(f"{name}\t{parts if parts is not None else 'missing'}")
-        return 0 if len(counts) == len(ALL_TOPICS) else 1
+        return 0 if len(counts) == len(TOPICS) else 1
     try:
         created = create_topics(
             settings,
@@ -419,5 +317,5 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     for name in created:
         print(f"created {name}")
-    print(f"{len(ALL_TOPICS) - len(created)} topics already existed, {len(created)} created")
+    print(f"{len(TOPICS) - len(created)} topics already existed, {len(created)} created")
     return 0

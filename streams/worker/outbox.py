@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 Source = tuple[str, int, int]  # input topic, partition, offset
-Output = tuple[str, str, dict[str, Any]]  # output name, record key, record
+Output = tuple[str, str, Mapping[str, Any]]  # output name (a topic alias), record key, record
 Committed = Mapping[tuple[str, int], int]  # (topic, partition) -> next offset to read
 
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-DAY_MS = 86_400_000
-DEFAULT_FILE = Path(__file__).with_name("rules.yml")
+from streams.domain.records import AnomalyFigures
+from streams.settings import ANOMALY_RULES_FILE, Settings
+from streams.units import DAY_MS, SECOND_MS
+
+DEFAULT_FILE = ANOMALY_RULES_FILE  # the packaged thresholds (HUB_ANOMALY_RULES overrides them)
 EVIDENCE_MAX = 50  # claim ids per anomaly record
 # An anomaly re-published with new figures is a new version: ClickHouse keeps the one with the
 # largest detected_at, a DateTime (whole seconds), so versions are at least a second apart.
-VERSION_STEP_MS = 1000
+VERSION_STEP_MS = SECOND_MS
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class AnomalyConfig:
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnomalyConfig:
-        path = path or Path(os.environ.get("HUB_ANOMALY_RULES", DEFAULT_FILE))
+        """The thresholds at `path`; by default the settings' (``HUB_ANOMALY_RULES`` or the
+        packaged file)."""
+        path = path or Settings.from_env().rules.anomaly
         raw = yaml.safe_load(path.read_text())
         hf, ps = raw["high_frequency_customer"], raw["provider_spike"]
         return cls(
@@ -88,7 +91,7 @@ def anomaly_id(kind: str, subject: str, anchor: str) -> str:
     return hashlib.sha1(f"{kind}|{subject}|{anchor}".encode()).hexdigest()[:20]
 
 
-def content_digest(record: dict[str, Any]) -> str:
+def content_digest(record: AnomalyFigures) -> str:
     """What a new version of an anomaly would change: kept in state, so that a claim that
     changes no figure (a replay, a re-reported claim) publishes no new version."""
     content = [
@@ -106,7 +109,7 @@ def high_frequency(
     product_lines: list[str],
     now_ms: int,
     cfg: AnomalyConfig,
-) -> tuple[bool, dict[str, Any] | None]:
+) -> tuple[bool, AnomalyFigures | None]:
     """Is the customer's claim count in the window improbable? Returns (anomalous, record)."""
     start = now_ms - cfg.hf_window_days * DAY_MS
     window = sorted(c for c in claims if start < c[0] <= now_ms)
@@ -139,7 +142,7 @@ def early_claim(
     reported_ms: int,
     policy_start_ms: int | None,
     cfg: AnomalyConfig,
-) -> dict[str, Any] | None:
+) -> AnomalyFigures | None:
     if policy_start_ms is None or reported_ms < policy_start_ms:
         return None
     days = (reported_ms - policy_start_ms) / DAY_MS
@@ -166,7 +169,7 @@ def provider_day(
     evidence: list[str],
     history: dict[int, int],  # day -> claim count (days before `day`; missing days count 0)
     cfg: AnomalyConfig,
-) -> tuple[bool, dict[str, Any]]:
+) -> tuple[bool, AnomalyFigures]:
     """A provider's day against the mean of its previous days: (anomalous, record).
 
     The record (without ``detected_at``) is built whether or not the day is anomalous: the

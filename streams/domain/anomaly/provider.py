@@ -41,13 +41,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 from streams.domain.anomaly.detect import (
-    DAY_MS,
     EVIDENCE_MAX,
     VERSION_STEP_MS,
     AnomalyConfig,
     content_digest,
     provider_day,
 )
+from streams.domain.records import AnomalyRecord
+from streams.units import DAY_MS
 
 MAX_IDS_PER_DAY = 10_000  # claim-id digests kept per day, at most
 ID_BUDGET = 30_000  # ... and per provider row, over the days that can still take a claim
@@ -79,6 +80,8 @@ class ForwardedClaim:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ForwardedClaim:
+        """From the JSON value read off the topic: a ProviderClaim (streams/domain/records.py)
+        as far as it can be trusted, so its fields are converted one by one."""
         return cls(
             str(record["provider_id"]),
             str(record["claim_id"]),
@@ -93,7 +96,8 @@ class ProviderState:
     newest_ms: int = 0
     days: dict[str, DayClaims] = field(default_factory=dict)  # day since epoch (UTC) -> claims
     published: dict[str, Published] = field(default_factory=dict)  # day -> last record sent
-    outbox: list[list[Any]] = field(default_factory=list)  # see streams/worker/outbox.py
+    # Free-form: entries owned by streams/worker/outbox.py, carried as they are.
+    outbox: list[list[Any]] = field(default_factory=list)
 
     def dumps(self) -> bytes:
         return json.dumps(self.__dict__, separators=(",", ":")).encode()
@@ -106,7 +110,7 @@ class ProviderState:
         return cls(**data)
 
     @classmethod
-    def _from_legacy(cls, old: dict[str, Any]) -> ProviderState:
+    def _from_legacy(cls, old: dict[str, Any]) -> ProviderState:  # untyped JSON, read as found
         """The agent's earlier untyped state ({"days", "ids", "flagged", "outbox"}).
 
         It kept no claim times: a day's claims are dated at its start, and a day it flagged
@@ -134,7 +138,7 @@ class ProviderState:
 class ProviderResult:
     state: ProviderState
     verdict: Verdict
-    records: list[dict[str, Any]] = field(default_factory=list)  # claim-anomaly records
+    records: list[AnomalyRecord] = field(default_factory=list)  # insurance.claim-anomaly.v1
     new_anomalies: int = 0  # records whose anomaly_id had never been published (for metrics)
 
 
@@ -214,9 +218,8 @@ def _judge(res: ProviderResult, day: int, cfg: AnomalyConfig) -> None:
     detected = claims["last"]
     if last is not None:  # a newer version must sort after the last one, to the second
         detected = max(detected, last["detected_at"] + VERSION_STEP_MS)
-    record["detected_at"] = detected
     state.published[key] = {"digest": digest, "detected_at": detected, "live": anomalous}
-    res.records.append(record)
+    res.records.append({**record, "detected_at": detected})
     if last is None:
         res.new_anomalies += 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,12 @@ from typing import Any
 import yaml
 
 from streams.domain.calendar import BusinessCalendar
+from streams.events import Event, date_ms
+from streams.settings import SLA_RULES_FILE, Settings
+from streams.units import DAY_MS, DAY_S, HOUR_MS, MINUTE_MS, SECOND_MS
 
-DEFAULT_RULES_FILE = Path(__file__).with_name("rules.yml")
-_UNIT_MS = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": 86_400_000}
+DEFAULT_RULES_FILE = SLA_RULES_FILE  # the packaged rules (HUB_SLA_RULES overrides them)
+_UNIT_MS = {"seconds": SECOND_MS, "minutes": MINUTE_MS, "hours": HOUR_MS, "days": DAY_MS}
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class Limit:
     working_days: int = 0
 
     @classmethod
-    def parse(cls, spec: dict[str, Any], where: str) -> Limit:
+    def parse(cls, spec: dict[str, Any], where: str) -> Limit:  # a YAML mapping
         if not isinstance(spec, dict) or len(spec) != 1:
             raise ValueError(
                 f"{where}: a limit is one of {{seconds|minutes|hours|days|working_days: N}}"
@@ -43,7 +45,7 @@ class Limit:
 
     def nominal_seconds(self) -> int:
         """The limit as reported on breach records (a working day counts as 24 h)."""
-        return self.ms // 1000 if not self.working_days else self.working_days * 86_400
+        return self.ms // SECOND_MS if not self.working_days else self.working_days * DAY_S
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Rule:
     days_before: int = 0
     segment_days_before: dict[str, int] = field(default_factory=dict)
 
-    def applies(self, event: dict[str, Any]) -> bool:
+    def applies(self, event: Event) -> bool:
         if event.get(self.match) in (None, ""):
             return False
         if self.when_field is not None:
@@ -82,12 +84,12 @@ class Rule:
         return sorted({*self.segment_limits, *self.segment_days_before})
 
     def deadline(
-        self, event: dict[str, Any], start_ms: int, segment: str | None, calendar: BusinessCalendar
+        self, event: Event, start_ms: int, segment: str | None, calendar: BusinessCalendar
     ) -> int:
         if self.deadline_field:
             due_ms = int(event[self.deadline_field])
             days = self.segment_days_before.get(segment or "", self.days_before)
-            return due_ms - days * 86_400_000
+            return due_ms - days * DAY_MS
         limit = self.limit_for(segment)
         assert limit is not None
         return limit.deadline(start_ms, calendar)
@@ -123,12 +125,13 @@ def _epoch_ms(value: Any, where: str) -> int:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     except ValueError:
         raise ValueError(f"{where}: expected a date YYYY-MM-DD, got {value!r}") from None
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    return date_ms(day)
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
-    path = path or Path(os.environ.get("HUB_SLA_RULES", DEFAULT_RULES_FILE))
-    raw: dict[str, Any] = yaml.safe_load(path.read_text())
+    """The rules at `path`; by default the settings' (``HUB_SLA_RULES`` or the packaged file)."""
+    path = path or Settings.from_env().rules.sla
+    raw: dict[str, Any] = yaml.safe_load(path.read_text())  # free-form YAML, checked below
     cal = raw.get("calendar", {})
     rules = []
     for name, spec in raw["rules"].items():
@@ -165,10 +168,10 @@ def load_rules(path: Path | None = None) -> RuleSet:
     return RuleSet(
         rules=tuple(rules),
         calendar=BusinessCalendar(cal.get("country", "CN"), cal.get("timezone", "Asia/Shanghai")),
-        allowed_lateness_ms=int(float(raw.get("allowed_lateness_seconds", 300)) * 1000),
-        quiet_ms=int(float(raw.get("idle_advance_after_seconds", 5)) * 1000),
-        live_horizon_ms=int(float(raw.get("live_horizon_hours", 72)) * 3_600_000),
-        dedup_horizon_ms=int(float(raw.get("dedup_horizon_days", 30)) * 86_400_000),
-        max_future_skew_ms=int(float(raw.get("max_future_skew_seconds", 3600)) * 1000),
+        allowed_lateness_ms=int(float(raw.get("allowed_lateness_seconds", 300)) * SECOND_MS),
+        quiet_ms=int(float(raw.get("idle_advance_after_seconds", 5)) * SECOND_MS),
+        live_horizon_ms=int(float(raw.get("live_horizon_hours", 72)) * HOUR_MS),
+        dedup_horizon_ms=int(float(raw.get("dedup_horizon_days", 30)) * DAY_MS),
+        max_future_skew_ms=int(float(raw.get("max_future_skew_seconds", 3600)) * SECOND_MS),
         min_event_ms=_epoch_ms(raw.get("min_event_time", "1990-01-01"), f"{path}: min_event_time"),
     )

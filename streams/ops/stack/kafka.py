@@ -136,17 +136,16 @@ def _kafka_uuid() -> str:
 
 def round_trip(bootstrap: str, timeout_s: float = 10.0) -> bool:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    from streams.kafka_admin import admin_client
+
     fast = {"reconnect_backoff_max_ms": 500, "request_timeout_ms": 5000}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **fast)
-    try:
+    with admin_client(bootstrap, "hub-health", **fast) as admin:
         if HEALTH_TOPIC not in admin.list_topics():
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([NewTopic(HEALTH_TOPIC, 1, 1)])
-    finally:
-        admin.close()
     token = f"{os.getpid()}-{time.time_ns()}".encode()
     producer = KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=5000, **fast)
     try:

@@ -1,0 +1,62 @@
+"""What a worker reads from its recovered tables after a rebalance.
+
+Deadline heaps are rebuilt from the customers' open obligations, the newest event of each
+partition bounds a taken-over clock (event_time.EventTime.restore), and the outboxes of
+partitions taken over give the outputs a previous owner may not have delivered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from streams.domain.anomaly.provider import ProviderState
+from streams.domain.customer import CustomerState
+from streams.domain.sla.engine import next_deadline
+from streams.worker import outbox
+from streams.worker.event_time import EventTime, TopicPartition
+from streams.worker.outbox import Committed, Output
+
+
+@dataclass
+class Recovered:
+    customers: int = 0
+    resend: list[Output] = field(default_factory=list)
+    newest: dict[int, int] = field(default_factory=dict)  # newest event applied per partition
+
+
+def scan_customers(
+    rows: Iterable[bytes],
+    committed: Committed,
+    taken_over: set[TopicPartition],
+    event_time: EventTime,
+) -> Recovered:
+    """Schedule every open deadline and collect the customers' outputs to re-send."""
+    found = Recovered()
+    for raw in rows:
+        state = CustomerState.loads(raw)
+        found.customers += 1
+        found.resend.extend(outbox.to_resend(state.outbox, committed, taken_over))
+        p = state.partition
+        found.newest[p] = max(found.newest.get(p, 0), state.last_event_ms)
+        due = next_deadline(state.obligations, state.segment)
+        clock = event_time.clocks.get(p)
+        if clock is not None and due is not None:
+            clock.deadlines.append((due, state.customer_id))  # heapified by restore
+    return found
+
+
+def scan_providers(
+    rows: Iterable[bytes], committed: Committed, taken_over: set[TopicPartition]
+) -> list[Output]:
+    """The provider agent's outputs to re-send."""
+    resend: list[Output] = []
+    for raw in rows:
+        resend.extend(outbox.to_resend(ProviderState.loads(raw).outbox, committed, taken_over))
+    return resend
+
+
+def saved_clocks(rows: Iterable[tuple[bytes, bytes]]) -> dict[int, dict[str, object]]:
+    """The clock table's rows by partition (keys are ``p<partition>``)."""
+    return {int(k.decode()[1:]): json.loads(raw) for k, raw in rows}
