@@ -37,10 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import stats
 
-from schemas import INPUT_TOPICS, Codec
-from sinks.clickhouse import rows as R
+from schemas import Codec
+from schemas.topics import INPUTS
+from sinks.clickhouse.batching import Buffer
+from sinks.clickhouse.columns import EVENTS, Meta, PiiHasher
 from sinks.clickhouse.migrate import migrate, writer_client
-from sinks.clickhouse.sink import Buffer, ClickHouseSink
+from sinks.clickhouse.sink import ClickHouseSink
 from sinks.clickhouse.testing import (
     create_hub_topics,
     delete_hub_topics,
@@ -92,13 +94,14 @@ def _truncate(server: Settings) -> None:
 
 def bench_insert(server: Settings, records: list[tuple[str, str, bytes]], sizes: list[int],
                  repeat: int) -> list[dict[str, Any]]:  # fmt: skip
-    codec, pii = Codec(), R.PiiHasher(server.pii_key)
+    codec, pii = Codec(), PiiHasher(server.pii_key)
+    build = {t.logical: EVENTS.builder(pii, t) for t in INPUTS}
     rows = []
     for n, (topic, _key, value) in enumerate(records):
-        meta = R.Meta(topic, 0, n, 0)
-        rows.append(R.event_row(codec.decode(topic, value), meta, pii))
+        meta = Meta(topic, 0, n, 0)
+        rows.append(build[topic](codec.decode(topic, value), meta))
     client = writer_client(server)
-    sql = f"INSERT INTO events ({', '.join(R.EVENT_COLUMNS)}) VALUES"
+    sql = f"INSERT INTO {EVENTS.name} ({', '.join(EVENTS.names)}) VALUES"
     out: list[dict[str, Any]] = []
     for size in sizes:
         rates, per_insert = [], []
@@ -130,25 +133,21 @@ def bench_insert(server: Settings, records: list[tuple[str, str, bytes]], sizes:
 # -- 2. draining a backlog -------------------------------------------------------------------
 
 
-class TimedSink(ClickHouseSink):
-    """The sink, noting when it took its first record and when each batch was acknowledged."""
+class Timing:
+    """The sink's ``after_insert`` hook: when it took its first record (time.monotonic) and
+    when each batch was acknowledged."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self.first_record: float | None = None
         self.last_ack = 0.0
         self.latencies_ms: list[float] = []
         self.inserts = 0
 
-    def _accept(self, route: Any, tp: Any, msg: Any) -> Buffer:
-        if self.first_record is None:
-            self.first_record = time.perf_counter()
-        return super()._accept(route, tp, msg)
-
-    def _land(self, batch: Buffer) -> None:
-        super()._land(batch)
+    def __call__(self, batch: Buffer) -> None:
         now_ms = time.time() * 1000
-        self.last_ack = time.perf_counter()
+        self.last_ack = time.monotonic()
+        if batch.first_at is not None:
+            self.first_record = min(self.first_record or batch.first_at, batch.first_at)
         self.inserts += 1
         self.latencies_ms.extend(now_ms - m.timestamp_ms for m in batch.metas)
 
@@ -171,11 +170,14 @@ def bench_drain(server: Settings, records: list[tuple[str, str, bytes]], sizes: 
             _truncate(server)
             try:
                 _publish(s, records)
-                sink = TimedSink(s, serve_metrics=False, migrate_on_start=False)
-                stats = sink.run(exit_when_idle=1.0)
-                assert stats.rows_inserted == len(records), stats
-                assert sink.first_record is not None
-                rates.append(stats.rows_inserted / (sink.last_ack - sink.first_record))
+                timing = Timing()
+                sink = ClickHouseSink(
+                    s, serve_metrics=False, migrate_on_start=False, after_insert=timing
+                )
+                done = sink.run(exit_when_idle=1.0)
+                assert done.rows_inserted == len(records), done
+                assert timing.first_record is not None
+                rates.append(done.rows_inserted / (timing.last_ack - timing.first_record))
             finally:
                 delete_hub_topics(s)
         out.append({"batch_rows": size, "rows": len(records), "rows_per_s": stats(rates, 0)})
@@ -187,27 +189,6 @@ def bench_drain(server: Settings, records: list[tuple[str, str, bytes]], sizes: 
 # -- 3. latency at a steady rate -------------------------------------------------------------
 
 
-def _log_append_time(settings: Settings) -> None:
-    """Stamp input records with the broker's append time: latency then counts from the moment
-    a record could be consumed, not from the producer's own batching."""
-    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="bench")
-    try:
-        admin.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    settings.kafka.topic_prefix + topic,
-                    {"message.timestamp.type": "LogAppendTime"},
-                )
-                for topic in INPUT_TOPICS
-            ]
-        )
-    finally:
-        admin.close()
-
-
 def bench_latency(server: Settings, records: list[tuple[str, str, bytes]],
                   configs: list[tuple[int, float]], rate: int, seconds: float,
                   repeat: int) -> list[dict[str, Any]]:  # fmt: skip
@@ -217,11 +198,13 @@ def bench_latency(server: Settings, records: list[tuple[str, str, bytes]],
         p50s, p99s, maxes, inserts = [], [], [], []
         for _ in range(repeat):
             s = isolated(server, "bench-lat", batch_max_rows=rows, batch_max_seconds=secs)
-            create_hub_topics(s)
-            _log_append_time(s)
+            create_hub_topics(s)  # inputs stamped with the broker's append time
             _truncate(server)
             try:
-                sink = TimedSink(s, serve_metrics=False, migrate_on_start=False)
+                timing = Timing()
+                sink = ClickHouseSink(
+                    s, serve_metrics=False, migrate_on_start=False, after_insert=timing
+                )
                 stop = threading.Event()
                 thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
                 thread.start()
@@ -240,15 +223,15 @@ def bench_latency(server: Settings, records: list[tuple[str, str, bytes]],
                             pub.poll()  # send what has lingered: a steady stream, not bursts
                     pub.flush()
                 deadline = time.monotonic() + 60
-                while len(sink.latencies_ms) < wanted and time.monotonic() < deadline:
+                while len(timing.latencies_ms) < wanted and time.monotonic() < deadline:
                     time.sleep(0.05)
                 stop.set()
                 thread.join(timeout=30)
-                lat = sink.latencies_ms[:wanted]
+                lat = timing.latencies_ms[:wanted]
                 p50s.append(_quantile(lat, 0.5))
                 p99s.append(_quantile(lat, 0.99))
                 maxes.append(max(lat))
-                inserts.append(sink.inserts / seconds)
+                inserts.append(timing.inserts / seconds)
             finally:
                 delete_hub_topics(s)
         out.append({

@@ -7,9 +7,14 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from sinks.clickhouse.batching import Buffer
 
 log = logging.getLogger("insurance_hub.sink")
 
@@ -40,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--no-metrics", action="store_true", help="do not serve /metrics (HUB_SINK_METRICS_PORT)"
     )
-    p.set_defaults(func=_run_sink)
+    p.set_defaults(func=run_sink)
 
     p = sub.add_parser("clickhouse", help="ClickHouse schema and the documented queries")
     actions = p.add_subparsers(dest="clickhouse_action", required=True)
@@ -60,7 +65,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_run_ch)
 
 
-def _run_sink(args: argparse.Namespace, settings: Settings) -> int:
+def run_sink(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    after_insert: Callable[[Buffer], None] | None = None,
+) -> int:
+    """``hub sink``: run until SIGTERM/SIGINT (or idle); ``after_insert`` goes to the sink."""
     from sinks.clickhouse.sink import ClickHouseSink
 
     stop = threading.Event()
@@ -76,6 +87,7 @@ def _run_sink(args: argparse.Namespace, settings: Settings) -> int:
         serve_metrics=not args.no_metrics,
         migrate_on_start=not args.no_migrate,
         instance_id=args.instance_id,
+        after_insert=after_insert,
     )
     stats = sink.run(stop, exit_when_idle=args.exit_when_idle)
     log.info(
@@ -102,9 +114,12 @@ def _run_ch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{dq.name:<28} [{dq.team}] {dq.title}{params}")
         return 0
     if args.clickhouse_action == "lag":
-        from sinks.clickhouse.sink import lag
+        from sinks.clickhouse.routes import subscribed_topics
+        from streams.kafka_admin import total_lag
 
-        print(lag(settings))
+        print(
+            total_lag(settings.kafka.bootstrap, settings.sink.group_id, subscribed_topics(settings))
+        )
         return 0
     dq = get_query(args.name)
     values = dict(kv.split("=", 1) for kv in args.param)
@@ -127,14 +142,19 @@ def _run_ch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m sinks.cli sink|clickhouse ...``: these commands without the rest of `hub`."""
+    args = parse(argv)
+    return int(args.func(args, Settings.from_env()))
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments of ``python -m sinks.cli``, with its logging set up."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m sinks.cli")
     register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args, Settings.from_env()))
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,17 @@ import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 
-from sinks.clickhouse import rows as R
+from sinks.clickhouse.columns import (
+    CLAIM_ANOMALY,
+    CUSTOMER_PROFILE,
+    DEAD_LETTER,
+    EVENTS,
+    SLA_BREACH,
+    SLA_OUTCOME,
+    Meta,
+    PiiHasher,
+    Table,
+)
 from sinks.clickhouse.migrate import (
     DriverEngine,
     Migration,
@@ -32,6 +42,7 @@ from sinks.clickhouse.migrate import (
     writer_client,
 )
 from sinks.clickhouse.queries import load_queries
+from sinks.clickhouse.routes import build_routes
 from sinks.clickhouse.testing import ChdbEngine, PrivateServer, private_server
 from streams.settings import REPO_ROOT, Settings
 
@@ -53,8 +64,8 @@ def _readme_section() -> str:
 # -- the scenario ----------------------------------------------------------------------------
 
 
-def _meta(topic: str, offset: int, partition: int = 0) -> R.Meta:
-    return R.Meta(topic, partition, offset, int(T0.timestamp() * 1000), b"key")
+def _meta(topic: str, offset: int, partition: int = 0) -> Meta:
+    return Meta(topic, partition, offset, int(T0.timestamp() * 1000), b"key")
 
 
 def _claim(
@@ -122,9 +133,19 @@ SALES_PII = {
 }
 
 
-def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
+def scenario() -> dict[Table, list[tuple[Any, ...]]]:
     """Rows per table, duplicates included, with the answers the tests expect."""
-    pii = R.PiiHasher(PII_KEY)
+    pii = PiiHasher(PII_KEY)
+
+    def readable(topic: str, value: bytes) -> dict[str, Any] | None:
+        return {"customer_name": "Zhang Wei", "event_id": "x"} if value.startswith(b"{") else None
+
+    routes = build_routes("", pii, readable)
+
+    def row(record: dict[str, Any], meta: Meta) -> tuple[Any, ...]:
+        """The row the sink builds from a record read at ``meta`` (no topic prefix)."""
+        return routes[meta.topic].row(record, meta)
+
     claims = "insurance.claims.v1"
     health = {"product_line": "health", "claimed_amount": Decimal("1000.00")}
     events = [
@@ -151,21 +172,21 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
                 **health,
             )
         )
-    event_rows = [R.event_row(e, _meta(claims, n), pii) for n, e in enumerate(events)]
-    event_rows.append(R.event_row(events[0], _meta(claims, 100), pii))  # redelivered copy
+    event_rows = [row(e, _meta(claims, n)) for n, e in enumerate(events)]
+    event_rows.append(row(events[0], _meta(claims, 100)))  # redelivered copy
     sale = {
         "event_id": "e10", "event_type": "policy_issued", "customer_id": "C-A",
         "occurred_at": T0 - 300 * DAY, "source": "sales.policy-admin", "policy_id": "P-C-A",
         "product_line": "health", "premium": Decimal("1200.50"), "customer_segment": "affluent",
         "policy_start_date": dt.date(2025, 5, 1), **SALES_PII,
     }  # fmt: skip
-    event_rows.append(R.event_row(sale, _meta("insurance.sales.v1", 0), pii))
+    event_rows.append(row(sale, _meta("insurance.sales.v1", 0)))
     inquiry = {
         "event_id": "e11", "event_type": "inquiry_opened", "customer_id": "C-B",
         "occurred_at": T0, "source": "servicing.crm", "case_id": "CASE-9",
         "case_kind": "inquiry", "channel": "app", "category": "billing",
     }  # fmt: skip
-    event_rows.append(R.event_row(inquiry, _meta("insurance.servicing.v1", 0), pii))
+    event_rows.append(row(inquiry, _meta("insurance.servicing.v1", 0)))
     # Landed, but the worker refused it for a reason only its state knows (its dead letter
     # below): not an accepted event.
     too_late = {
@@ -173,7 +194,7 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
         "occurred_at": T0 - 90 * DAY, "source": "servicing.crm", "case_id": "CASE-12",
         "case_kind": "survey", "nps_score": 3,
     }  # fmt: skip
-    event_rows.append(R.event_row(too_late, _meta("insurance.servicing.v1", 1), pii))
+    event_rows.append(row(too_late, _meta("insurance.servicing.v1", 1)))
 
     acc, inq = "claim_acceptance", "inquiry_first_response"
     outcomes = [
@@ -186,13 +207,10 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
         _sla(acc, "CB1", "C-B", "completed_late", T0 - 10 * DAY, 3 * DAY, T0 - 6 * DAY),
         _sla(acc, "CA2", "C-A", "breached", T0 - 20 * DAY, 3 * DAY, None),
     ]
-    sla_breach = [
-        R.sla_row(b, _meta("insurance.sla-breach.v1", n), pii) for n, b in enumerate(breaches)
-    ]
-    sla_breach.append(R.sla_row(breaches[0], _meta("insurance.sla-breach.v1", 50), pii))
+    sla_breach = [row(b, _meta("insurance.sla-breach.v1", n)) for n, b in enumerate(breaches)]
+    sla_breach.append(row(breaches[0], _meta("insurance.sla-breach.v1", 50)))
     sla_outcome = [
-        R.sla_row(_as_outcome(o), _meta("insurance.sla-outcome.v1", n), pii)
-        for n, o in enumerate(outcomes)
+        row(_as_outcome(o), _meta("insurance.sla-outcome.v1", n)) for n, o in enumerate(outcomes)
     ]
 
     profiles = [_profile("C-A", v, 2, 5, "affluent") for v in (1, 2, 3)] + [
@@ -200,8 +218,7 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
         _profile("C-B", 1, 1, 1, "standard"),
     ]
     profile_rows = [
-        R.profile_row(p, _meta("insurance.customer-profile.v1", n), pii)
-        for n, p in enumerate(profiles)
+        row(p, _meta("insurance.customer-profile.v1", n)) for n, p in enumerate(profiles)
     ]
 
     anomalies = [
@@ -210,10 +227,7 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
         _anomaly("A2", "early_claim", "customer", "C-B", 0.8, T0 - 10 * DAY),
         _anomaly("A3", "provider_spike", "provider", "HOSP-2", 9.0, T0 - DAY),
     ]
-    anomaly_rows = [
-        R.anomaly_row(a, _meta("insurance.claim-anomaly.v1", n), pii)
-        for n, a in enumerate(anomalies)
-    ]
+    anomaly_rows = [row(a, _meta("insurance.claim-anomaly.v1", n)) for n, a in enumerate(anomalies)]
 
     recent = dt.datetime.now(UTC) - HOUR
     dls = [
@@ -229,21 +243,15 @@ def scenario() -> dict[R.TableSpec, list[tuple[Any, ...]]]:
          "value_size": 4000, "value_sha256": "ab" * 32},
     ]  # fmt: skip
 
-    def readable(topic: str, value: bytes) -> dict[str, Any] | None:
-        return {"customer_name": "Zhang Wei", "event_id": "x"} if value.startswith(b"{") else None
-
-    dl_rows = [
-        R.dead_letter_row(d, _meta("insurance.dead-letter.v1", n), pii, readable)
-        for n, d in enumerate(dls)
-    ]
-    dl_rows.append(R.dead_letter_row(dls[0], _meta("insurance.dead-letter.v1", 9), pii, readable))
+    dl_rows = [row(d, _meta("insurance.dead-letter.v1", n)) for n, d in enumerate(dls)]
+    dl_rows.append(row(dls[0], _meta("insurance.dead-letter.v1", 9)))
     return {
-        R.EVENTS: event_rows,
-        R.SLA_BREACH: sla_breach,
-        R.SLA_OUTCOME: sla_outcome,
-        R.CUSTOMER_PROFILE: profile_rows,
-        R.CLAIM_ANOMALY: anomaly_rows,
-        R.DEAD_LETTER: dl_rows,
+        EVENTS: event_rows,
+        SLA_BREACH: sla_breach,
+        SLA_OUTCOME: sla_outcome,
+        CUSTOMER_PROFILE: profile_rows,
+        CLAIM_ANOMALY: anomaly_rows,
+        DEAD_LETTER: dl_rows,
     }
 
 
@@ -299,10 +307,10 @@ def engines(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         for table, rows in scenario().items():
             columns = [list(c) for c in zip(*rows, strict=True)]
             writer.execute(
-                f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES",
+                f"INSERT INTO {table.name} ({', '.join(table.names)}) VALUES",
                 columns, columnar=True, types_check=True,
             )  # fmt: skip
-            chdb.insert_rows(table.name, table.columns, rows)
+            chdb.insert_rows(table.name, table.names, rows)
         writer.disconnect()
         e = Engines(server, chdb)
         yield e
@@ -471,7 +479,7 @@ def test_dead_letters_once_per_record_without_personal_data(engines: Engines) ->
 
 
 def test_personal_data_is_hashed_in_events(engines: Engines) -> None:
-    pii = R.PiiHasher(PII_KEY)
+    pii = PiiHasher(PII_KEY)
     rows = engines.same(
         "SELECT person_key, name_hmac, phone_hmac, payload "
         "FROM events_unique WHERE event_id = 'e10'"

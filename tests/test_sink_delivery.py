@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from sinks.clickhouse.migrate import migrate, reader_client
-from sinks.clickhouse.sink import lag
 from sinks.clickhouse.testing import (
     PrivateServer,
     isolated,
@@ -31,11 +30,14 @@ from sinks.clickhouse.testing import (
     publish_generated,
     scrape,
     sink_env,
+    sink_lag,
 )
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig
 
 SINK = [sys.executable, "-m", "sinks.cli", "sink"]
+#: The same sink, SIGKILLed after its first acknowledged INSERT and before the commit.
+KILLED_SINK = [sys.executable, str(Path(__file__).with_name("support_sink_failpoint.py"))]
 
 
 def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -103,13 +105,13 @@ def _sigkill_then_resume(
     migrate(s)
     truth = publish_generated(s, GeneratorConfig(seed=11, customers=250, days=10))
     records = truth.total_records
-    assert lag(s) == records
+    assert sink_lag(s) == records
 
     log1 = tmp_path / "sink1.log"
     with log1.open("wb") as out:
         first = subprocess.run(
-            [*SINK, "--exit-when-idle", "5", "--no-metrics", "--instance-id", "sink-1"],
-            env=sink_env(s, HUB_SINK_FAILPOINT="kill-before-commit"),
+            [*KILLED_SINK, "--exit-when-idle", "5", "--no-metrics", "--instance-id", "sink-1"],
+            env=sink_env(s),
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=120,
@@ -117,7 +119,7 @@ def _sigkill_then_resume(
     assert first.returncode == -signal.SIGKILL, log1.read_text()
     landed_before_commit = _raw_rows(s)
     assert landed_before_commit > 0  # ClickHouse acknowledged a batch ...
-    assert lag(s) == records  # ... and not one offset was committed
+    assert sink_lag(s) == records  # ... and not one offset was committed
 
     second = subprocess.run(
         [*SINK, "--exit-when-idle", "3", "--no-metrics", "--instance-id", "sink-1"],
@@ -132,7 +134,7 @@ def _sigkill_then_resume(
     # The second sink started from the last commit (none): it re-read every record and
     # re-inserted the rows the killed one had already landed.
     assert int(done.group(1)) == records
-    assert lag(s) == 0
+    assert sink_lag(s) == 0
     assert _landed(s) == _expected(truth)
     assert sum(_landed(s).values()) == truth.total_events
 
@@ -154,7 +156,7 @@ def test_clickhouse_restart_while_sink_runs_loses_and_duplicates_nothing(
         sink = subprocess.Popen(SINK, env=sink_env(s), stdout=log, stderr=subprocess.STDOUT)
         try:
             before = publish_generated(s, GeneratorConfig(seed=21, customers=200, days=10))
-            _wait_for(lambda: lag(s) == 0, 60, "the first wave to land")
+            _wait_for(lambda: sink_lag(s) == 0, 60, "the first wave to land")
 
             server.stop(timeout=10)  # ClickHouse goes away mid-stream
             during = publish_generated(s, GeneratorConfig(seed=22, customers=1200, days=10))
@@ -166,12 +168,12 @@ def test_clickhouse_restart_while_sink_runs_loses_and_duplicates_nothing(
                 time.sleep(0.25)
             assert 0 < max(buffered) < 2 * batch_rows, buffered
             assert scrape(s)["hub_sink_clickhouse_up"] == 0
-            assert lag(s) >= during.total_records - 2 * batch_rows
+            assert sink_lag(s) >= during.total_records - 2 * batch_rows
 
             server.start()
-            _wait_for(lambda: lag(s) == 0, 90, "the backlog to land after the restart")
+            _wait_for(lambda: sink_lag(s) == 0, 90, "the backlog to land after the restart")
             after = publish_generated(s, GeneratorConfig(seed=23, customers=150, days=10))
-            _wait_for(lambda: lag(s) == 0, 60, "the last wave to land")
+            _wait_for(lambda: sink_lag(s) == 0, 60, "the last wave to land")
             assert scrape(s)["hub_sink_clickhouse_up"] == 1
         finally:
             sink.send_signal(signal.SIGTERM)

@@ -18,24 +18,29 @@ from typing import Any
 import pytest
 from clickhouse_driver import errors
 
-from schemas import CLAIM_ANOMALY, CLAIMS, CUSTOMER_PROFILE, DEAD_LETTER, SALES, SLA_BREACH
-from sinks.clickhouse import rows as R
-from sinks.clickhouse.migrate import migrate, reader_client
-from sinks.clickhouse.sink import (
+from schemas import (
+    CLAIM_ANOMALY,
+    CLAIMS,
+    CUSTOMER_PROFILE,
+    DEAD_LETTER,
+    SALES,
+    SLA_BREACH,
     SLA_OUTCOME,
-    ClickHouseSink,
-    SinkStats,
-    _partition_chunks,
-    is_data_error,
-    lag,
 )
+from sinks.clickhouse.columns import REJECTED, Column, PiiHasher, Table, redact_reason
+from sinks.clickhouse.metrics import SinkStats
+from sinks.clickhouse.migrate import migrate, reader_client
+from sinks.clickhouse.sink import ClickHouseSink
 from sinks.clickhouse.testing import (
     isolated,
     private_server,
     publish_events,
     publish_records,
     scrape,
+    sink_lag,
 )
+from sinks.clickhouse.writer import is_data_error, partition_chunks
+from streams.pii import PII_FIELDS
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig, generate
 
@@ -138,7 +143,7 @@ def running_sink(settings: Settings, **kw: Any) -> Iterator[tuple[ClickHouseSink
 def _drain(settings: Settings, **kw: Any) -> tuple[ClickHouseSink, SinkStats]:
     sink = ClickHouseSink(settings, migrate_on_start=False, serve_metrics=False, **kw)
     stats = sink.run(exit_when_idle=1.0)
-    assert lag(settings) == 0
+    assert sink_lag(settings) == 0
     return sink, stats
 
 
@@ -228,14 +233,14 @@ def test_rows_clickhouse_refuses_go_to_dead_letter_and_the_rest_lands(
     by_kind: dict[tuple[str, str, str], list[tuple[Any, ...]]] = {}
     for row in dead:
         by_kind.setdefault((row[0][len(prefix) :], row[1], row[2]), []).append(row)
-    assert (CLAIMS, "sink", R.REJECTED) not in by_kind  # the worker's to dead-letter
-    (far,) = by_kind[(CUSTOMER_PROFILE, "sink", R.REJECTED)]
+    assert (CLAIMS, "sink", REJECTED) not in by_kind  # the worker's to dead-letter
+    (far,) = by_kind[(CUSTOMER_PROFILE, "sink", REJECTED)]
     assert far[3] == "next_renewal_due" and "2200-01-01" in far[4]
     (unreadable,) = by_kind[(CUSTOMER_PROFILE, "sink", "malformed")]
     assert unreadable[5] == ""
     (worker,) = by_kind[(SALES, "worker", "schema_invalid")]
     assert "13800138000" not in worker[4] and "Li Na" not in worker[5]
-    assert json.loads(worker[5])["phone_hmac"] == R.PiiHasher(s.pii_key).hash(13800138000)
+    assert json.loads(worker[5])["phone_hmac"] == PiiHasher(s.pii_key).hash(13800138000)
 
 
 def test_every_output_topic_lands_in_its_table(
@@ -332,7 +337,7 @@ def test_landed_tables_hold_none_of_the_generators_personal_data(
 
     personal: set[str] = set()
     for ev in events:
-        for field in R.PII_FIELDS:
+        for field in PII_FIELDS:
             value = (ev.value or {}).get(field)
             if value:
                 personal.add(str(value))
@@ -371,7 +376,7 @@ def test_landed_tables_hold_none_of_the_generators_personal_data(
         assert hits == 0, f"personal data in clear in {table}.{name}"
 
     # The links survive as keyed hashes: person_key is HMAC(id_number), as in the profile.
-    pii = R.PiiHasher(s.pii_key)
+    pii = PiiHasher(s.pii_key)
     keys = _query(
         s,
         "SELECT DISTINCT person_key FROM events_unique "
@@ -416,7 +421,7 @@ def test_batches_close_on_time(topics: Callable[[Settings], Settings], hub: Sett
         started = time.monotonic()
         _wait_for(lambda: landed() == 50, 10, "a batch far below the size limit")
         took = time.monotonic() - started
-        assert sink._consumer is not None  # still running: the timer closed the batch
+        assert sink.consumer.kafka is not None  # still running: the timer closed the batch
     assert took < 5.0
     assert sink.stats.rows_inserted == 50
 
@@ -472,7 +477,7 @@ def test_two_sinks_in_one_group_survive_rebalances_exactly_once(
             stop_a.set()  # A leaves: its partitions move to B
             everything = 9 * s.kafka.input_partitions
             _wait_for(lambda: len(b.assigned) == everything, 30, "B to take A's partitions")
-            _wait_for(lambda: lag(s) == 0, 60, "everything to land")
+            _wait_for(lambda: sink_lag(s) == 0, 60, "everything to land")
     landed = _query(
         s,
         "SELECT count() FROM events_unique WHERE startsWith(topic, %(p)s)",
@@ -496,17 +501,18 @@ def test_data_errors_are_told_from_unavailability() -> None:
 
 def test_reasons_naming_personal_fields_are_redacted() -> None:
     reason = "insurance.sales.v1: field 'phone': expected string, got int 13800138000"
-    assert "13800138000" not in R.redact_reason(reason, "phone")
+    assert "13800138000" not in redact_reason(reason, "phone")
     other = "insurance.claims.v1: field 'claimed_amount': -1 is below the minimum 0"
-    assert R.redact_reason(other, "claimed_amount") == other
+    assert redact_reason(other, "claimed_amount") == other
 
 
 def test_inserts_spanning_many_months_are_split_by_partition() -> None:
     base = int(dt.datetime(2000, 1, 15, tzinfo=dt.UTC).timestamp())
     rows = [(f"e{m}", base + m * 31 * 86_400) for m in range(250)]
-    table = R.TableSpec("t", ("id", "occurred_at"), R._built_elsewhere, "occurred_at")
-    chunks = _partition_chunks(table, rows)  # type: ignore[arg-type]
+    columns = tuple(Column(name, lambda r, m: None) for name in ("id", "occurred_at"))
+    table = Table("t", columns, "occurred_at")
+    chunks = partition_chunks(table, rows)  # type: ignore[arg-type]
     assert sum(len(c) for c in chunks) == 250 and len(chunks) == 3
     months = [{time.gmtime(r[1])[:2] for r in c} for c in chunks]
     assert all(len(m) <= 90 for m in months)
-    assert _partition_chunks(table, rows[:50]) == [rows[:50]]  # type: ignore[arg-type]
+    assert partition_chunks(table, rows[:50]) == [rows[:50]]  # type: ignore[arg-type]

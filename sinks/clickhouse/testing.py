@@ -181,21 +181,18 @@ def isolated(settings: Settings, name: str, **sink: Any) -> Settings:
 
 
 def create_hub_topics(settings: Settings) -> None:
-    """Every hub topic under the settings' prefix, including insurance.sla-outcome.v1."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-
+    """Every hub topic under the settings' prefix."""
     from streams.ops.topics import create_topics
 
     create_topics(settings)
-    name = settings.kafka.topic_prefix + "insurance.sla-outcome.v1"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="hub-test")
-    try:
-        if name not in admin.list_topics():
-            admin.create_topics(
-                [NewTopic(name, settings.kafka.input_partitions, settings.kafka.replication_factor)]
-            )
-    finally:
-        admin.close()
+
+
+def sink_lag(settings: Settings) -> int:
+    """Records on the sink's topics that its consumer group has not committed."""
+    from sinks.clickhouse.routes import subscribed_topics
+    from streams.kafka_admin import total_lag
+
+    return total_lag(settings.kafka.bootstrap, settings.sink.group_id, subscribed_topics(settings))
 
 
 def delete_hub_topics(settings: Settings) -> None:

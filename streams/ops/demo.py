@@ -104,14 +104,13 @@ def wait_until_drained(settings: Settings, timeout_s: float) -> dict[str, float]
     than TICK_SLACK ticks behind, i.e. the watermark has caught up with the wall clock and
     what that breached is on the sink's topics, which the quiet period then waits for.
     """
-    from schemas.codec import Codec
-    from sinks.clickhouse.sink import build_routes
+    from sinks.clickhouse.routes import subscribed_topics
 
     names = topic_names(settings)
     prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
     worker_topics = [names[t] for t in INPUT_TOPICS] + [f"{prefix}{app_id}-provider-claims"]
     ticks = f"{prefix}{app_id}-ticks"
-    sink_topics = sorted(build_routes(settings, Codec()))  # what the sink subscribes to
+    sink_topics = sorted(subscribed_topics(settings))
     t0 = time.monotonic()
     done: dict[str, float] = {}
     quiet_since: float | None = None
@@ -307,7 +306,7 @@ def run_demo(
     from sinks.clickhouse.migrate import migrate
     from streams.simulator import GeneratorConfig
     from streams.simulator.runner import run as generate
-    from streams.worker.app import ensure_worker_topics
+    from streams.worker.topics import ensure_worker_topics
 
     run = DemoRun(settings)
     t = run.step("starting the local stack (Kafka, ClickHouse, Prometheus)")
