@@ -20,13 +20,12 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from schemas import INPUT_TOPICS
+from schemas.topics import INPUTS, topic_names
 from streams.domain.sla.rules import load_rules
 from streams.kafka_admin import group_lag, total_lag
 from streams.ops.stack.apps import APPS, app_spec
 from streams.ops.stack.manager import Stack
 from streams.ops.stack.process import StackError, log_tail, running_pid, start, stop
-from streams.ops.topics import topic_names
 from streams.settings import Settings
 
 TICK_SLACK = 10  # ticks (seconds) a drained worker may be behind per partition: commit interval
@@ -49,17 +48,15 @@ def reset_data(settings: Settings) -> None:
     Only what belongs to this deployment goes: topics under its prefix and app id, its two
     consumer groups, the worker's RocksDB directory, and the tables of its ClickHouse database.
     """
-    from kafka import KafkaAdminClient
-
     from sinks.clickhouse.migrate import writer_client
+    from streams.kafka_admin import admin_client
     from streams.worker.app import worker_datadir
 
     for name in APPS:
         stop(app_spec(settings, name))
     prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
     ours = set(topic_names(settings).values())
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    try:
+    with admin_client(settings.kafka.bootstrap, "hub-demo") as admin:
         existing = set(admin.list_topics())
         doomed = sorted(t for t in existing if t in ours or t.startswith(f"{prefix}{app_id}-"))
         if doomed:
@@ -77,8 +74,6 @@ def reset_data(settings: Settings) -> None:
             # Listed as gone is not yet removed from every partition's log: a topic of the
             # same name created at once has left a producer waiting for metadata here.
             time.sleep(5)
-    finally:
-        admin.close()
     shutil.rmtree(worker_datadir(settings), ignore_errors=True)
     ch = writer_client(settings, database=None)
     ch.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse.database}")
@@ -105,11 +100,10 @@ def wait_until_drained(settings: Settings, timeout_s: float) -> dict[str, float]
     what that breached is on the sink's topics, which the quiet period then waits for.
     """
     from sinks.clickhouse.routes import subscribed_topics
+    from streams.worker.topics import provider_topic, tick_topic
 
-    names = topic_names(settings)
-    prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
-    worker_topics = [names[t] for t in INPUT_TOPICS] + [f"{prefix}{app_id}-provider-claims"]
-    ticks = f"{prefix}{app_id}-ticks"
+    worker_topics = [t.name(settings) for t in INPUTS] + [provider_topic(settings)]
+    ticks = tick_topic(settings)
     sink_topics = sorted(subscribed_topics(settings))
     t0 = time.monotonic()
     done: dict[str, float] = {}
