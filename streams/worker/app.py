@@ -294,12 +294,15 @@ class HubWorker:
             await self.emitter.emit(
                 name, key, {**rec, "resent": True} if name == PROVIDER_CLAIM else rec
             )
+        for state in found.profiles:
+            await self.emitter.send(*self._encode_profile(state))
         self.metrics.profiles.set(found.customers)
         self.metrics.outbox_resent.inc(len(resend))
         log.info(
-            "re-sent %d records a previous owner may not have delivered; "
+            "re-sent %d records and %d profiles a previous owner may not have delivered; "
             "recovered %d customers across partitions %s",
             len(resend),
+            len(found.profiles),
             found.customers,
             sorted(assigned),
         )

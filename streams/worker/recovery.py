@@ -3,6 +3,10 @@
 Deadline heaps are rebuilt from the customers' open obligations, the newest event of each
 partition bounds a taken-over clock (event_time.EventTime.restore), and the outboxes of
 partitions taken over give the outputs a previous owner may not have delivered.
+
+With those outputs goes the customer's profile: a change the watermark made (a breach) has
+no input event to replay, so the profile it produced would otherwise stay lost until the
+customer's next event (a replayed event re-sends its profile as a duplicate).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from streams.worker.outbox import Committed, Output
 class Recovered:
     customers: int = 0
     resend: list[Output] = field(default_factory=list)
+    profiles: list[CustomerState] = field(default_factory=list)  # their profiles re-sent too
     newest: dict[int, int] = field(default_factory=dict)  # newest event applied per partition
 
 
@@ -37,7 +42,10 @@ def scan_customers(
     for raw in rows:
         state = CustomerState.loads(raw)
         found.customers += 1
-        found.resend.extend(outbox.to_resend(state.outbox, committed, taken_over))
+        resend = list(outbox.to_resend(state.outbox, committed, taken_over))
+        if resend:
+            found.resend.extend(resend)
+            found.profiles.append(state)
         p = state.partition
         found.newest[p] = max(found.newest.get(p, 0), state.last_event_ms)
         due = next_deadline(state.obligations, state.segment)
