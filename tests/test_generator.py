@@ -42,13 +42,13 @@ from streams.simulator.config import (
     CLAIM_ACCEPTANCE,
     CLAIM_SETTLEMENT,
     COMPLAINT_RESOLUTION,
-    DAY_MS,
     INQUIRY_FIRST_RESPONSE,
     RENEWAL_REMINDER,
     SMALL_CLAIM_PAYMENT,
 )
 from streams.simulator.progress import Progress
 from streams.simulator.runner import REALTIME, run, summary
+from streams.units import DAY_MS
 
 CODEC = Codec()
 SMALL = GeneratorConfig(

@@ -20,10 +20,7 @@ from typing import Any
 from streams.domain.calendar import BusinessCalendar
 from streams.domain.sla.rules import Limit, Rule, RuleSet, load_rules
 from streams.events import normalise
-
-HOUR_S = 3600
-DAY_S = 86_400
-DAY_MS = DAY_S * 1000
+from streams.units import DAY_S, SECOND_MS
 
 # SLA rule names (also the ``rule`` field of insurance.sla-breach.v1): the rules the generator
 # simulates. Their figures come from the rules file, which must define all of them.
@@ -68,7 +65,7 @@ def hub_rules(path: Path | None = None) -> RuleSet:
 def _limit_json(limit: Limit) -> dict[str, int]:
     if limit.working_days:
         return {"working_days": limit.working_days}
-    return {"seconds": limit.ms // 1000}
+    return {"seconds": limit.ms // SECOND_MS}
 
 
 @dataclass(frozen=True)
@@ -261,11 +258,11 @@ class GeneratorConfig:
 
     @property
     def start_ms(self) -> int:
-        return int(self.start.timestamp() * 1000)
+        return int(self.start.timestamp() * SECOND_MS)
 
     @property
     def end_ms(self) -> int:
-        return self.start_ms + int(self.days * DAY_S * 1000)
+        return self.start_ms + int(self.days * DAY_S * SECOND_MS)
 
     def with_(self, **changes: Any) -> GeneratorConfig:
         """A copy with some fields changed (``dataclasses.replace``)."""
