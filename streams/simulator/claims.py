@@ -15,7 +15,8 @@ from schemas import CLAIMS
 from streams.units import DAY_MS, HOUR_MS, MINUTE_MS
 
 from .config import CLAIM_ACCEPTANCE, CLAIM_SETTLEMENT, SMALL_CLAIM_PAYMENT
-from .engine import Desk, Engine
+from .desk import Desk
+from .engine import Engine
 from .records import Policy, date_ms, money
 from .servicing import Servicing
 from .truth import SlaObligation

@@ -8,7 +8,7 @@ functions, so what the generator says should breach is what the hub's rules say.
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -20,6 +20,7 @@ from typing import Any
 from streams.domain.calendar import BusinessCalendar
 from streams.domain.sla.rules import Limit, Rule, RuleSet, load_rules
 from streams.events import normalise
+from streams.settings import Settings
 from streams.units import DAY_S, SECOND_MS
 
 # SLA rule names (also the ``rule`` field of insurance.sla-breach.v1): the rules the generator
@@ -46,7 +47,6 @@ SEGMENT_AFFLUENT = "affluent"
 SEGMENT_HNW = "high_net_worth"
 
 _EPOCH_DATE = date(1970, 1, 1)
-_LOADED: dict[tuple[str | None, str | None], RuleSet] = {}
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -54,12 +54,13 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def hub_rules(path: Path | None = None) -> RuleSet:
-    """``load_rules(path)`` (``HUB_SLA_RULES`` when no path), loaded once per file."""
-    key = (None if path is None else str(path), os.environ.get("HUB_SLA_RULES"))
-    rules = _LOADED.get(key)
-    if rules is None:
-        rules = _LOADED[key] = load_rules(path)
-    return rules
+    """The SLA rules of ``path`` (the settings' rules file when none), loaded once per file."""
+    return _rules_of(path or Settings.from_env().rules.sla)
+
+
+@functools.lru_cache(maxsize=8)
+def _rules_of(path: Path) -> RuleSet:
+    return load_rules(path)
 
 
 def _limit_json(limit: Limit) -> dict[str, int]:

@@ -13,16 +13,13 @@ import heapq
 import math
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streams.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 
 from .config import LIMITED_RULES, GeneratorConfig
 from .records import Customer, GeneratedEvent
 from .truth import SlaObligation
-
-if TYPE_CHECKING:
-    from .world import World
 
 YEAR_MS = 365 * DAY_MS
 
@@ -233,23 +230,3 @@ class Engine:
     def completion(self, limit: int, fate: str | None, typical: int) -> int:
         """The delay to completing an obligation that does complete (late or on time)."""
         return self.late(limit) if fate == "late" else self.on_time(limit, typical)
-
-
-class Desk:
-    """One part of the insurer (sales, underwriting, claims, servicing, injected signals).
-
-    It plans its lifecycles on the shared ``Engine`` and reads the shared ``World``; the
-    engine's tools are bound here under short names.
-    """
-
-    def __init__(self, engine: Engine, world: World) -> None:
-        self.engine = engine
-        self.world = world
-        self.cfg = engine.cfg
-        self.rng = engine.rng
-        self.at = engine.at
-        self.event = engine.event
-        self.next_id = engine.next_id
-        self.choice = engine.choice
-        self.pick = engine.pick
-        self.uniform_ms = engine.uniform_ms

@@ -26,7 +26,8 @@ from schemas import (
 )
 from streams.units import MINUTE_MS, SECOND_MS
 
-from .engine import EMIT, Desk, Engine
+from .desk import Desk
+from .engine import EMIT, Engine
 from .records import Customer, GeneratedEvent
 from .truth import MalformedInjection
 from .world import World

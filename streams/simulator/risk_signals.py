@@ -13,7 +13,8 @@ from typing import Any
 from streams.units import DAY_MS, HOUR_MS
 
 from .claims import Claims
-from .engine import Desk, Engine
+from .desk import Desk
+from .engine import Engine
 from .records import Policy, date_ms
 from .truth import HighFrequencyInjection, ProviderSpikeInjection
 from .world import World

@@ -11,7 +11,8 @@ from schemas import SALES
 from streams.units import DAY_MS, HOUR_MS, MINUTE_MS
 
 from .config import RENEWAL_REMINDER, SEGMENT_AFFLUENT, SEGMENT_HNW
-from .engine import Desk, Engine
+from .desk import Desk
+from .engine import Engine
 from .records import DAYS, Customer, Policy, date_ms, money
 from .underwriting import Acceptance, Underwriting
 from .world import LINES, World

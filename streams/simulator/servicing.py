@@ -8,7 +8,7 @@ from schemas import SERVICING
 from streams.units import DAY_MS, HOUR_MS, MINUTE_MS
 
 from .config import COMPLAINT_RESOLUTION, INQUIRY_FIRST_RESPONSE
-from .engine import Desk
+from .desk import Desk
 from .records import Customer
 from .truth import SlaObligation
 

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from schemas import UNDERWRITING
 from streams.units import DAY_MS, HOUR_MS
 
-from .engine import Desk
+from .desk import Desk
 from .records import Customer
 
 _SOURCE = "underwriting.rules-engine"
