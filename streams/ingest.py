@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas import Codec, EventValidationError
 from streams.domain.sla.rules import RuleSet
+from streams.units import HOUR_MS
 
 MAX_RECORD_BYTES = 1_048_576  # larger input records are refused unread
 #: What a dead letter keeps of the original value; the whole record stays on its input topic.
@@ -88,12 +89,12 @@ def _check_times(
     occurred = event["occurred_at"]
     t = int(occurred.timestamp() * 1000)
     if t > record_ms + bounds.max_future_skew_ms:
-        ahead = (t - record_ms) / 3_600_000
+        ahead = (t - record_ms) / HOUR_MS
         return Rejection(
             FUTURE_TIMESTAMP,
             "occurred_at",
             f"{occurred.isoformat()} is {ahead:.1f} h ahead of the record's Kafka time "
-            f"(at most {bounds.max_future_skew_ms / 3_600_000:g} h)",
+            f"(at most {bounds.max_future_skew_ms / HOUR_MS:g} h)",
         )
     if t < bounds.min_event_ms:
         return Rejection(
