@@ -36,6 +36,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import stats
+from support.clickhouse import (  # tests/support/ (common puts tests/ on the path)
+    create_hub_topics,
+    delete_hub_topics,
+    isolated,
+    private_server,
+)
 
 from schemas import Codec
 from schemas.topics import INPUTS
@@ -43,12 +49,6 @@ from sinks.clickhouse.batching import Buffer
 from sinks.clickhouse.columns import EVENTS, Meta, PiiHasher
 from sinks.clickhouse.migrate import migrate, writer_client
 from sinks.clickhouse.sink import ClickHouseSink
-from sinks.clickhouse.testing import (
-    create_hub_topics,
-    delete_hub_topics,
-    isolated,
-    private_server,
-)
 from streams.ops.publish import EventPublisher
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig, InsurerSimulation

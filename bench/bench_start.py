@@ -57,7 +57,7 @@ from common import (
     wait_until,
 )
 from prometheus_client.parser import text_string_to_metric_families
-from scenario import event, publish  # tests/scenario.py (common puts tests/ on the path)
+from support.scenario import event, publish  # tests/support/ (common puts tests/ on the path)
 
 from streams.settings import Settings
 from streams.worker.topics import ensure_worker_topics

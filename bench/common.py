@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# tests/ for the test support package (tests/support/), which the benchmarks share.
 for _p in (REPO_ROOT, REPO_ROOT / "tests"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from harness import HubProcess as HubProcess  # noqa: E402  (tests/harness.py, re-exported)
-from harness import free_port  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
+from support.harness import HubProcess as HubProcess  # noqa: E402  (re-exported)
+from support.harness import free_port  # noqa: E402
 
 from schemas import INPUT_TOPICS, OUTPUT_TOPICS  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -164,7 +165,7 @@ def fresh_database(s: Settings) -> None:
     """An empty hub schema on a *private* ClickHouse server (never the stack's shared one).
 
     The stack's users may only touch ``insurance_hub``, so the benchmark runs its own server
-    (``sinks.clickhouse.testing.private_server``: same binary, config and users) and resets
+    (``support.clickhouse.private_server`` of tests/: same binary, config and users) and resets
     that server's ``insurance_hub`` for every deployment.
     """
     from sinks.clickhouse.migrate import migrate, writer_client

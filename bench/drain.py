@@ -46,8 +46,8 @@ from common import (
     wait_workers_ready,
     worker_settings,
 )
-from harness import env_for
 from kafka import KafkaConsumer, TopicPartition
+from support.harness import env_for
 
 from schemas import CUSTOMER_PROFILE
 from streams.kafka_admin import total_lag

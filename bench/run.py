@@ -191,7 +191,7 @@ def main() -> int:
             ch_settings = base
             watch: dict[str, int] = {}
             if only & {"e2e", "latency"}:
-                from sinks.clickhouse.testing import private_server
+                from support.clickhouse import private_server
 
                 ch = stack.enter_context(private_server(base, work / "clickhouse"))
                 ch_settings = ch.settings

@@ -1,24 +1,42 @@
 """Session fixtures: the real local stack, brought up once (or reused when healthy).
 
 There is no skip: if a service cannot start, every test that needs it errors loudly.
+
+The folder a test is in is its marker: tests/unit/ (no service: `pytest -m unit`),
+tests/integration/ (one component against the live stack) and tests/e2e/ (the hub's
+processes end to end). tests/unit/conftest.py refuses the stack fixtures below.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from harness import SESSION_TAG
 from kafka.admin import KafkaAdminClient
+from support.clickhouse import create_hub_topics, delete_hub_topics
+from support.harness import SESSION_TAG
 
-from sinks.clickhouse.testing import create_hub_topics, delete_hub_topics
 from streams.ops.stack.manager import Stack
 from streams.ops.stack.process import StackError, running_pid, stop
 from streams.settings import Settings
 
-# This session's topics from harness.isolated(): "t<tag>." prefixes, "hub-test-<tag>-" app ids.
+# This session's topics (support.harness.isolated): "t<tag>." prefixes, "hub-test-<tag>-" app ids.
 TEST_TOPIC = re.compile(rf"^(t{SESSION_TAG}[0-9a-f]{{8}}\.|hub-test-{SESSION_TAG}[0-9a-f]{{8}}-)")
+
+#: The folders of tests/, each the name of its marker (registered in pyproject.toml).
+TIERS = ("unit", "integration", "e2e")
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder: tests/unit/... is `unit`, and so on."""
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            tier = item.path.relative_to(TESTS).parts[0]
+            if tier in TIERS:
+                item.add_marker(getattr(pytest.mark, tier))
 
 
 def _delete_test_topics(s: Settings) -> None:

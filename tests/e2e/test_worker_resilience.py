@@ -1,0 +1,268 @@
+"""A worker killed mid-stream, and a worker leaving its consumer group: nothing lost or doubled.
+
+Both tests feed one deterministic generator run (same seed) to workers that are already
+running: the backfill first, then the first 40 % of the window in time order at a steady
+pace (every topic active, as in test_worker_e2e), then the rest of the window in one burst
+that takes the worker a few seconds. The interruption comes half-way through the burst, when
+the worker has records produced but not yet sent, offsets not committed and table writes not
+yet in the changelog: what at-least-once processing must absorb. Records re-sent after the
+interruption must carry the ids of the first copies; the latest profiles, the breach,
+outcome and anomaly ids must be those of an uninterrupted run and of the ground truth.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from support.ground_truth import check_against_ground_truth
+from support.harness import HubProcess, isolated, wait_for
+from support.outputs import (
+    PROFILE,
+    Outputs,
+    count_records,
+    metric_values,
+    partition_of,
+    publish,
+    read_outputs,
+    scrape,
+    split_backfill,
+    wait_settled,
+    worker_lag,
+)
+
+from schemas import INPUT_TOPICS
+from streams.settings import Settings
+from streams.simulator import GeneratorConfig, generate
+from streams.simulator.model import GeneratedEvent
+from streams.worker.topics import ensure_worker_topics
+
+#: Large enough that the window's burst takes a worker several seconds.
+CONFIG = GeneratorConfig(
+    seed=77,
+    customers=2000,
+    days=30,
+    late_share=0.15,
+    missing_share=0.06,
+    duplicate_share=0.03,
+    out_of_order_share=0.03,
+    max_out_of_order_s=240,  # inside allowed_lateness_seconds (300)
+    complaints_per_customer_year=1.0,
+    high_frequency_claimants=4,
+    provider_spikes=2,
+    early_claims=8,
+)
+#: A SIGKILLed member stays in the group until its session times out (Faust's default is
+#: 60 s); the restarted worker waits for that before it gets its partitions back.
+FAST_SESSION = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+
+
+def started(s: Settings, log: Path, **env: str) -> HubProcess:
+    proc = HubProcess(s, ["worker"], log, **env)
+    wait_for(lambda: "recovered" in log.read_text(), 120, f"{log.name} ready", proc)
+    return proc
+
+
+WINDOW_RATE = 120.0  # window records per second while paced
+PACED = 0.4  # the first 40 % of the window is paced, the rest follows in one burst
+
+
+def feed(s: Settings, events: list[GeneratedEvent], worker: HubProcess) -> None:
+    """Backfill (waited for), the window's first part paced, then the rest in one burst."""
+    backfill, window = split_backfill(CONFIG, events)
+    publish(s, backfill)
+    wait_for(lambda: worker_lag(s) == 0, 120, "the backfill processed", worker)
+    k = int(len(window) * PACED)
+    publish(s, window[:k], rate=WINDOW_RATE)
+    publish(s, window[k:])
+
+
+def midway(events: list[GeneratedEvent]) -> int:
+    """Profiles (about one per event) once half of the burst has been processed."""
+    n_backfill = sum(1 for ev in events if ev.emit_ms < CONFIG.start_ms)
+    n_window = len(events) - n_backfill
+    paced = int(n_window * PACED)
+    return n_backfill + paced + (n_window - paced) // 2
+
+
+def in_thread(target: Any, *args: Any) -> threading.Thread:
+    """Run `target(*args)` in a thread; `join_checked` re-raises what it raised."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target(*args)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.errors = errors  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def join_checked(thread: threading.Thread, timeout_s: float = 300) -> None:
+    thread.join(timeout_s)
+    assert not thread.is_alive(), "the feeding thread did not finish"
+    errors = thread.errors  # type: ignore[attr-defined]
+    if errors:
+        raise errors[0]
+
+
+def wait_progress(s: Settings, target: int, proc: HubProcess, timeout_s: float = 120) -> None:
+    """Until the profile topic holds `target` records (polled often: the burst is short)."""
+    deadline = time.monotonic() + timeout_s
+    while count_records(s, PROFILE) < target:
+        assert proc.alive(), proc.tail()
+        assert time.monotonic() < deadline, f"no progress to {target} profiles\n{proc.tail()}"
+        time.sleep(0.1)
+
+
+def compare_runs(clean: Outputs, other: Outputs, s: Settings, what: str) -> None:
+    """Latest profiles (version aside) and the sets of breach, outcome and anomaly ids.
+
+    Deadlines passed by one run's final watermark but not yet by the other's (the
+    watermark keeps moving with the wall clock once the input is idle, and the two runs
+    settle at different moments) are the only breaches allowed to differ; the profiles of
+    their customers (``sla_breaches_90d``) are then compared without them.
+    """
+    breaches_a = clean.unique(clean.breaches, "breach_id")
+    breaches_b = other.unique(other.breaches, "breach_id")
+    edge, wrong = set(), []
+    for i in sorted(set(breaches_a) ^ set(breaches_b)):
+        r = breaches_a.get(i) or breaches_b[i]
+        p = partition_of(r["customer_id"], s)
+        lo = min(clean.wm_before[p], other.wm_before[p])
+        deadline = int(r["deadline_at"].timestamp() * 1000)
+        if r["status"] == "breached" and deadline >= lo:
+            edge.add(r["customer_id"])
+        else:
+            wrong.append(("clean" if i in breaches_a else what, r))
+    assert not wrong, (
+        f"{what}: {len(wrong)} breach records in one run only "
+        f"({sum(1 for w, _ in wrong if w == 'clean')} only in the clean one), e.g. {wrong[:3]}"
+    )
+    assert len(edge) <= 3, f"{what}: too many deadlines between the two watermarks: {edge}"
+    a, b = clean.latest_profiles(), other.latest_profiles()
+    assert set(a) == set(b), f"{what}: customers differ"
+
+    def comparable(p: dict[str, Any]) -> dict[str, Any]:
+        drop = {"version", "sla_breaches_90d"} if p["customer_id"] in edge else {"version"}
+        return {k: v for k, v in p.items() if k not in drop}
+
+    differ = {
+        c: {k: (v, b[c][k]) for k, v in comparable(a[c]).items() if v != b[c][k]}
+        for c in a
+        if comparable(a[c]) != comparable(b[c])
+    }
+    assert not differ, f"{what}: {len(differ)} profiles differ (clean, {what}): {differ}"
+    ids_a = set(clean.unique(clean.outcomes, "outcome_id"))
+    ids_b = set(other.unique(other.outcomes, "outcome_id"))
+    assert ids_a == ids_b, f"{what}: outcomes differ: {ids_a ^ ids_b}"
+    # An anomaly's versions: the newest of each must be the same record.
+    anomalies_a, anomalies_b = clean.anomaly_contents(), other.anomaly_contents()
+    assert anomalies_a == anomalies_b, f"{what}: anomalies differ"
+
+
+def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
+    settings: Settings, tmp_path: Path
+) -> None:
+    events, gt = generate(CONFIG)
+    clean_s = isolated(settings, tmp_path / "clean")
+    killed_s = isolated(settings, tmp_path / "killed")
+    for s in (clean_s, killed_s):
+        ensure_worker_topics(s)
+    procs: list[HubProcess] = []
+    try:
+        clean = started(clean_s, tmp_path / "clean.log")
+        procs.append(clean)
+        first = started(killed_s, tmp_path / "killed-1.log", **FAST_SESSION)
+        procs.append(first)
+        clean_feed = in_thread(feed, clean_s, events, clean)
+        before = count_records(killed_s, PROFILE)
+        killed_feed = in_thread(feed, killed_s, events, first)
+        # Mid-stream: half-way through the burst.
+        wait_progress(killed_s, before + midway(events), first)
+        first.kill()
+        killed_at = time.monotonic()
+        done = count_records(killed_s, PROFILE) - before
+        second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log", **FAST_SESSION)
+        procs.append(second)
+        join_checked(killed_feed)
+        join_checked(clean_feed)
+        wait_settled(killed_s, second)
+
+        # Its lag gauge reaches 0 on every input partition, also on those it had nothing new
+        # to read on (counted from where the seek put it, not from offset 0).
+        def lags() -> dict[str, float]:
+            port = killed_s.prometheus.worker_metrics_port
+            return metric_values(scrape(port), "hub_worker_consumer_lag")
+
+        partitions = len(INPUT_TOPICS) * killed_s.kafka.input_partitions
+
+        def all_zero() -> bool:
+            now = lags()
+            return len(now) == partitions and not any(now.values())
+
+        wait_for(
+            all_zero,
+            30,
+            "the restarted worker's hub_worker_consumer_lag at 0",
+            second,
+            show=lambda: str({k: v for k, v in lags().items() if v}),
+        )
+        print(
+            f"\nSIGKILL after {done} of ~{len(events)} profiles (aimed at {midway(events)}); "
+            f"the restarted worker had caught up {time.monotonic() - killed_at:.0f} s later"
+        )
+        wait_settled(clean_s, clean)
+        out_clean = read_outputs(clean_s, [clean_s.prometheus.worker_metrics_port])
+        out_killed = read_outputs(killed_s, [killed_s.prometheus.worker_metrics_port])
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+    check_against_ground_truth(clean_s, events, gt, out_clean, None)
+    compare_runs(out_clean, out_killed, killed_s, "killed")
+    check_against_ground_truth(killed_s, events, gt, out_killed, None)
+
+
+def test_second_worker_takes_over_when_one_stops(settings: Settings, tmp_path: Path) -> None:
+    events, gt = generate(CONFIG)
+    s = isolated(settings, tmp_path)
+    ensure_worker_topics(s)
+    port2 = isolated(settings, tmp_path).prometheus.worker_metrics_port  # a free port
+    procs: list[HubProcess] = []
+    try:
+        w1 = HubProcess(s, ["worker"], tmp_path / "w1.log", HUB_WORKER_ID="w1")
+        procs.append(w1)
+        w2 = HubProcess(
+            s, ["worker"], tmp_path / "w2.log",
+            HUB_WORKER_ID="w2", HUB_WORKER_METRICS_PORT=str(port2),
+        )  # fmt: skip
+        procs.append(w2)
+
+        def owns_partitions(w: HubProcess) -> bool:
+            lines = [x for x in w.log.read_text().splitlines() if "recovered" in x]
+            return bool(lines) and not lines[-1].rstrip().endswith("partitions []")
+
+        wait_for(
+            lambda: owns_partitions(w1) and owns_partitions(w2), 120, "both own partitions", w2
+        )
+        before = count_records(s, PROFILE)
+        feeding = in_thread(feed, s, events, w1)
+        wait_progress(s, before + midway(events), w1)
+        rc = w1.stop()
+        done = count_records(s, PROFILE) - before
+        join_checked(feeding)
+        wait_settled(s, w2)
+        print(f"\nworker 1 stopped (exit {rc}) after {done} of ~{len(events)} profiles")
+        out = read_outputs(s, [port2])
+        w2_log = w2.log.read_text()
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+    recoveries = [x for x in w2_log.splitlines() if "recovered" in x]
+    assert len(recoveries) >= 2 and "0, 1, 2, 3, 4, 5" in recoveries[-1], recoveries
+    check_against_ground_truth(s, events, gt, out, None)
