@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from streams.settings import Settings
 from .config import GeneratorConfig
 from .model import InsurerSimulation
 from .progress import Progress
+from .records import EventEncoder
 from .runner import RunResult, _sleep_until
 from .truth import GroundTruth
 
@@ -58,19 +58,12 @@ def record(config: GeneratorConfig, path: str | Path, *, codec: Codec | None = N
     codec = codec if codec is not None else Codec()
     sim = InsurerSimulation(config, codec=codec)
     index = {topic: i for i, topic in enumerate(INPUT_TOPICS)}
-    encoders: dict[str, Callable[[Any], bytes]] = {
-        topic: codec.schema(topic).encode_unchecked for topic in INPUT_TOPICS
-    }
+    encode = EventEncoder(codec)
     body = bytearray()
     pack = _RECORD.pack
     count = 0
     for ev in sim:
-        if ev.raw is not None:
-            value = ev.raw
-        elif ev.encoding == "json":
-            value = codec.encode_json(ev.topic, ev.value)  # type: ignore[arg-type]
-        else:
-            value = encoders[ev.topic](ev.value)
+        value = encode(ev)
         key = ev.key.encode()
         body += pack(index[ev.topic], ev.emit_ms, len(key), len(value))
         body += key

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from schemas import Codec
+from schemas import INPUT_TOPICS, Codec
 from streams.units import DAY_MS
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -85,3 +85,18 @@ def date_ms(d: date) -> int:
 
 def money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
+
+
+class EventEncoder:
+    """A generated record's bytes as its source system publishes them: Avro, JSON or raw."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.avro = {topic: codec.schema(topic).encode_unchecked for topic in INPUT_TOPICS}
+
+    def __call__(self, ev: GeneratedEvent) -> bytes:
+        if ev.raw is not None:
+            return ev.raw
+        if ev.encoding == "json":
+            return self.codec.encode_json(ev.topic, ev.value)  # type: ignore[arg-type]
+        return self.avro[ev.topic](ev.value)  # type: ignore[arg-type]

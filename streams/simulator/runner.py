@@ -12,12 +12,11 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
-from schemas import INPUT_TOPICS, Codec
+from schemas import Codec
 from streams.ops.publish import EventPublisher
 from streams.ops.topics import create_topics
 from streams.settings import Settings
@@ -25,6 +24,7 @@ from streams.settings import Settings
 from .config import GeneratorConfig
 from .model import GeneratedEvent, InsurerSimulation
 from .progress import Progress
+from .records import EventEncoder
 from .truth import GroundTruth
 
 SIMULATED = "simulated"
@@ -44,10 +44,6 @@ class RunResult:
     def rate(self) -> float:
         """Records per second, wall clock, from first event generated to last acknowledged."""
         return self.records / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-def _encoders(codec: Codec) -> dict[str, Callable[[Any], bytes]]:
-    return {topic: codec.schema(topic).encode_unchecked for topic in INPUT_TOPICS}
 
 
 def run(
@@ -105,7 +101,7 @@ def run(
     gc.freeze()
     thresholds = gc.get_threshold()
     gc.set_threshold(100_000, 50, 1000)
-    encoders = _encoders(codec)
+    encode = EventEncoder(codec)
     publish = pub.publish_raw
     records = 0
     size = 0
@@ -126,12 +122,7 @@ def run(
                 if not pace_wall0:
                     pace_wall0 = time.monotonic()
                 _sleep_until(pace_wall0 + (ev.emit_ms - window_start) / 1000 / speedup, pub)
-            if ev.raw is not None:
-                value = ev.raw
-            elif ev.encoding == "json":
-                value = codec.encode_json(ev.topic, ev.value)  # type: ignore[arg-type]
-            else:
-                value = encoders[ev.topic](ev.value)
+            value = encode(ev)
             publish(ev.topic, value, key=ev.key)
             records += 1
             size += len(value)
