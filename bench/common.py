@@ -114,7 +114,12 @@ def cleanup(s: Settings, extra_groups: Iterable[str] = ()) -> None:
         raise ValueError(f"refusing to clean up a deployment not made by isolated(): {prefix!r}")
     admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap, client_id="hub-bench")
     try:
-        mine = [t for t in admin.list_topics() if t.startswith((prefix, f"{app_id}-"))]
+        # Also a peer's (bench/quix_job.py) internal topics: "<type>__<group>--...".
+        mine = [
+            t
+            for t in admin.list_topics()
+            if t.startswith((prefix, f"{app_id}-")) or f"__{app_id}-" in t
+        ]
         if mine:
             with contextlib.suppress(Exception):
                 admin.delete_topics(mine, timeout_ms=30_000)

@@ -13,7 +13,9 @@ Measured, in this order (repetitions interleaved, so a noisy minute hits every f
 1. ceiling: aiokafka ``getmany`` over the pre-produced input topics, count only (and with
    the hub's decode, for scale);
 2. worker alone, 1 process and 2 processes in one group: events/s from the backlog's
-   replay to the last profile record (start-up excluded), CPU per event;
+   replay to the last profile record (start-up excluded), CPU per event; and the peer,
+   Quix Streams running the hub's own per-event code on the same backlog (bench/peer.py),
+   interleaved with them;
 3. end to end, 1 worker + 1 sink: events/s until the sink has landed every input and
    output record in ClickHouse;
 4. memory: the 1-process worker's RSS growth over the backlog, per 100,000 profiles;
@@ -45,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import background_cores, clean_stale, log, stats, wait_for_broker
 from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
+from peer import available, quix_drain
 
 from streams.ops.stack.process import running_pid
 from streams.settings import Settings
@@ -126,8 +129,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None, help="latency run: sampled s")
     parser.add_argument(
         "--only",
-        default="ceiling,worker,e2e,latency,profile",
-        help="comma-separated subset of: ceiling, worker, e2e, latency, profile",
+        default="ceiling,worker,peer,e2e,latency,profile",
+        help="comma-separated subset of: ceiling, worker, peer, e2e, latency, profile",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument(
@@ -141,7 +144,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - {"ceiling", "worker", "e2e", "latency", "profile"}
+    unknown = only - {"ceiling", "worker", "peer", "e2e", "latency", "profile"}
     if unknown:
         parser.error(f"unknown --only parts: {sorted(unknown)}")
     customers = args.customers or (2000 if args.quick else 12_000)
@@ -203,8 +206,14 @@ def main() -> int:
                 report["ceiling"] = _guard(
                     "ceiling", lambda: _ceiling(base, backlog, work, repeat, quiet_wait)
                 )
-            runs: dict[str, list[dict[str, Any]]] = {"w1": [], "w2": [], "e2e": []}
+            runs: dict[str, list[dict[str, Any]]] = {"w1": [], "w2": [], "e2e": [], "peer": []}
+            missing = available() if "peer" in only else None
+            if missing:
+                report["peer"] = {"error": missing}
+                only.discard("peer")
             for i in range(repeat):
+                if "peer" in only:
+                    runs["peer"].append(_peer_run(base, backlog, work, i, repeat, quiet_wait))
                 for key, workers, sink, part in (
                     ("w1", 1, False, "worker"),
                     ("w2", 2, False, "worker"),
@@ -229,6 +238,8 @@ def main() -> int:
             if "worker" in only:
                 report["worker_alone"] = _worker_report(runs["w1"], runs["w2"])
                 report["memory"] = _memory_report(runs["w1"], backlog)
+            if "peer" in only:
+                report["peer"] = _peer_report(runs["peer"], runs["w1"])
             if "e2e" in only:
                 report["end_to_end"] = _e2e_report(runs["e2e"])
             if "latency" in only:
@@ -318,6 +329,44 @@ def _drain_run(
     return _guard(f"{key} run {i + 1}", run)
 
 
+def _peer_run(
+    base: Settings, backlog: Backlog, work: Path, i: int, repeat: int, quiet_wait: float
+) -> dict[str, Any]:
+    def run() -> dict[str, Any]:
+        bg = _quiet(quiet_wait)
+        log(f"[{i + 1}/{repeat}] peer: Quix Streams draining {backlog.records:,} records")
+        r = quix_drain(base, backlog, work / f"peer-{i}")
+        r["background_cores_before"] = bg
+        return r
+
+    return _guard(f"peer run {i + 1}", run)
+
+
+def _peer_report(peer: list[dict[str, Any]], w1: list[dict[str, Any]]) -> dict[str, Any]:
+    """The peer's figures, and the worker's against it run by run (each pair is adjacent in
+    time, so a ratio cancels most of the machine's noise)."""
+    pairs = [
+        (w, p) for w, p in zip(w1, peer, strict=False) if "error" not in w and "error" not in p
+    ]
+    return {
+        "what": "Quix Streams 3 on the same backlog, running the hub's own per-event code "
+        "(acceptance test, normalise, CustomerProcessor, Avro profile; state as JSON in "
+        "Quix's RocksDB state): events/s to the last output, CPU per event; the worker's "
+        "1-process run of the same repetition divided by it",
+        **_summary(
+            _ok(peer),
+            {
+                "events_per_s": lambda r: r["events_per_s"],
+                "cpu_us_per_event": lambda r: r["cpu_us_per_event"],
+            },
+        ),
+        "worker_over_peer_events_per_s": stats(
+            [w["worker_events_per_s"] / p["events_per_s"] for w, p in pairs]
+        ),
+        "runs": peer,
+    }
+
+
 def _ok(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if "error" not in r]
 
@@ -400,6 +449,11 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         out["worker_1_process_events_per_s"] = w["1_process"]["events_per_s"]
         out["worker_2_processes_events_per_s"] = w["2_processes"]["events_per_s"]
         out["worker_cpu_us_per_event"] = w["1_process"]["cpu_us_per_event"]
+    q = _part(report, "peer")
+    if q:
+        out["peer_quix_events_per_s"] = q["events_per_s"]
+        out["peer_quix_cpu_us_per_event"] = q["cpu_us_per_event"]
+        out["worker_over_peer_events_per_s"] = q["worker_over_peer_events_per_s"]
     e = _part(report, "end_to_end")
     if e:
         out["end_to_end_events_per_s"] = e["events_per_s"]
@@ -445,6 +499,11 @@ def table(report: dict[str, Any]) -> str:
         rows.append(
             ("worker CPU per event, 1 process (us)", _fmt(w["1_process"]["cpu_us_per_event"]))
         )
+    q = _part(report, "peer")
+    if q:
+        rows.append(("peer: Quix Streams, hub code (events/s)", _fmt(q["events_per_s"])))
+        rows.append(("peer: CPU per event (us)", _fmt(q["cpu_us_per_event"])))
+        rows.append(("worker / peer, same repetition", _fmt(q["worker_over_peer_events_per_s"])))
     e = _part(report, "end_to_end")
     if e:
         rows.append(("end to end, worker + sink (events/s)", _fmt(e["events_per_s"])))
