@@ -35,7 +35,7 @@ IDLE = "idle (event loop waiting in epoll)"
 #: Functions matching none (C built-ins, stdlib helpers) are booked to their callers' groups.
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (IDLE, IDLE, ("select.epoll' objects>",)),
-    ("hub: streams/worker/app.py (agent, commit, send)", HUB, ("/streams/worker.py",)),
+    ("hub: streams/worker/ (agents, commit, send, event time)", HUB, ("/streams/worker/",)),
     ("hub: processor, customer state, SLA, anomalies", HUB, ("/streams/",)),
     ("hub: Avro codec (schemas/, generated encoders)", HUB, ("/schemas/", "<avro ")),
     ("hub: JSON of the customer state (json)", HUB, ("/json/", "_json.")),
@@ -82,9 +82,9 @@ ENTRY_POINTS: tuple[tuple[str, str, str, tuple[str, str] | str | None], ...] = (
     ),
     ("    customer state to JSON", "streams/domain/customer.py", "dumps", "self"),
     (
-        "    encode and produce one output",
-        "streams/worker/app.py",
-        "_send",
+        "    produce one output (encoded before)",
+        "streams/worker/emit.py",
+        "send",
         ("schemas/codec.py", "encode"),
     ),
     ("    build the profile record", "streams/domain/customer.py", "profile_record", "self"),
