@@ -361,7 +361,7 @@ def _peer_report(peer: list[dict[str, Any]], w1: list[dict[str, Any]]) -> dict[s
             },
         ),
         "worker_over_peer_events_per_s": stats(
-            [w["worker_events_per_s"] / p["events_per_s"] for w, p in pairs]
+            [w["worker_events_per_s"] / p["events_per_s"] for w, p in pairs], digits=2
         ),
         "runs": peer,
     }
@@ -479,12 +479,13 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _fmt(s: dict[str, Any] | None, unit: str = "") -> str:
+def _fmt(s: dict[str, Any] | None, unit: str = "", digits: int = 0) -> str:
     if not s or not s.get("n"):
         return "-"
+    d = digits
     if s["n"] == 1:
-        return f"{s['median']:,.0f}{unit}"
-    return f"{s['median']:,.0f}{unit} ({s['min']:,.0f}-{s['max']:,.0f}, n={s['n']})"
+        return f"{s['median']:,.{d}f}{unit}"
+    return f"{s['median']:,.{d}f}{unit} ({s['min']:,.{d}f}-{s['max']:,.{d}f}, n={s['n']})"
 
 
 def table(report: dict[str, Any]) -> str:
@@ -503,7 +504,8 @@ def table(report: dict[str, Any]) -> str:
     if q:
         rows.append(("peer: Quix Streams, hub code (events/s)", _fmt(q["events_per_s"])))
         rows.append(("peer: CPU per event (us)", _fmt(q["cpu_us_per_event"])))
-        rows.append(("worker / peer, same repetition", _fmt(q["worker_over_peer_events_per_s"])))
+        ratio = q["worker_over_peer_events_per_s"]
+        rows.append(("worker / peer, same repetition", _fmt(ratio, digits=2)))
     e = _part(report, "end_to_end")
     if e:
         rows.append(("end to end, worker + sink (events/s)", _fmt(e["events_per_s"])))
