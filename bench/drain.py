@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
 import subprocess
 import sys
 import time
@@ -56,8 +55,6 @@ from streams.simulator import GeneratorConfig
 from streams.simulator.recording import Recording, load, record, replay
 from streams.worker.topics import ensure_worker_topics
 
-_RECORD = struct.Struct("<BqHI")
-
 
 @dataclass
 class Backlog:
@@ -72,15 +69,7 @@ class Backlog:
 
     @classmethod
     def of(cls, rec: Recording) -> Backlog:
-        keys: set[bytes] = set()
-        data, pos, end = rec.data, rec.records_offset, rec.records_end
-        size = _RECORD.size
-        while pos < end:
-            _, _, key_len, value_len = _RECORD.unpack_from(data, pos)
-            pos += size
-            keys.add(bytes(data[pos : pos + key_len]))
-            pos += key_len + value_len
-        return cls(rec, len(keys))
+        return cls(rec, len({key for _, _, key, _ in rec.items()}))
 
     @classmethod
     def record(cls, config: GeneratorConfig, path: Path) -> Backlog:

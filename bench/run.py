@@ -15,7 +15,8 @@ Measured, in this order (repetitions interleaved, so a noisy minute hits every f
 2. worker alone, 1 process and 2 processes in one group: events/s from the backlog's
    replay to the last profile record (start-up excluded), CPU per event; and the peer,
    Quix Streams running the hub's own per-event code on the same backlog (bench/peer.py),
-   interleaved with them;
+   interleaved with them; and the hub's own per-event code in a plain loop, no Kafka
+   (bench/plain_loop.py), the floor any engine adds to;
 3. end to end, 1 worker + 1 sink: events/s until the sink has landed every input and
    output record in ClickHouse;
 4. memory: the 1-process worker's RSS growth over the backlog, per 100,000 profiles;
@@ -48,6 +49,7 @@ from common import background_cores, clean_stale, log, stats, wait_for_broker
 from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
 from peer import available, quix_drain
+from plain_loop import plain_loop
 
 from streams.ops.stack.process import running_pid
 from streams.settings import Settings
@@ -129,8 +131,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None, help="latency run: sampled s")
     parser.add_argument(
         "--only",
-        default="ceiling,worker,peer,e2e,latency,profile",
-        help="comma-separated subset of: ceiling, worker, peer, e2e, latency, profile",
+        default="ceiling,worker,peer,plain,e2e,latency,profile",
+        help="comma-separated subset of: ceiling, worker, peer, plain, e2e, latency, profile",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument(
@@ -144,7 +146,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - {"ceiling", "worker", "peer", "e2e", "latency", "profile"}
+    unknown = only - {"ceiling", "worker", "peer", "plain", "e2e", "latency", "profile"}
     if unknown:
         parser.error(f"unknown --only parts: {sorted(unknown)}")
     customers = args.customers or (2000 if args.quick else 12_000)
@@ -206,12 +208,20 @@ def main() -> int:
                 report["ceiling"] = _guard(
                     "ceiling", lambda: _ceiling(base, backlog, work, repeat, quiet_wait)
                 )
-            runs: dict[str, list[dict[str, Any]]] = {"w1": [], "w2": [], "e2e": [], "peer": []}
+            runs: dict[str, list[dict[str, Any]]] = {
+                "w1": [],
+                "w2": [],
+                "e2e": [],
+                "peer": [],
+                "plain": [],
+            }
             missing = available() if "peer" in only else None
             if missing:
                 report["peer"] = {"error": missing}
                 only.discard("peer")
             for i in range(repeat):
+                if "plain" in only:
+                    runs["plain"].append(_plain_run(base, backlog, i, repeat, quiet_wait))
                 if "peer" in only:
                     runs["peer"].append(_peer_run(base, backlog, work, i, repeat, quiet_wait))
                 for key, workers, sink, part in (
@@ -240,6 +250,20 @@ def main() -> int:
                 report["memory"] = _memory_report(runs["w1"], backlog)
             if "peer" in only:
                 report["peer"] = _peer_report(runs["peer"], runs["w1"])
+            if "plain" in only:
+                report["plain_loop"] = {
+                    "what": "the hub's per-event code in one process, no Kafka: acceptance "
+                    "test, normalise, state from and to JSON, processor, outputs and profile "
+                    "Avro-encoded (bench/plain_loop.py)",
+                    **_summary(
+                        _ok(runs["plain"]),
+                        {
+                            "cpu_us_per_record": lambda r: r["cpu_us_per_record"],
+                            "records_per_cpu_second": lambda r: r["records_per_cpu_second"],
+                        },
+                    ),
+                    "runs": runs["plain"],
+                }
             if "e2e" in only:
                 report["end_to_end"] = _e2e_report(runs["e2e"])
             if "latency" in only:
@@ -327,6 +351,19 @@ def _drain_run(
         return r
 
     return _guard(f"{key} run {i + 1}", run)
+
+
+def _plain_run(
+    base: Settings, backlog: Backlog, i: int, repeat: int, quiet_wait: float
+) -> dict[str, Any]:
+    def run() -> dict[str, Any]:
+        bg = _quiet(quiet_wait)
+        log(f"[{i + 1}/{repeat}] plain loop: the hub's code over {backlog.records:,} records")
+        r = plain_loop(backlog, base.pii_key.encode())
+        r["background_cores_before"] = bg
+        return r
+
+    return _guard(f"plain loop {i + 1}", run)
 
 
 def _peer_run(
@@ -454,6 +491,9 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         out["peer_quix_events_per_s"] = q["events_per_s"]
         out["peer_quix_cpu_us_per_event"] = q["cpu_us_per_event"]
         out["worker_over_peer_events_per_s"] = q["worker_over_peer_events_per_s"]
+    pl = _part(report, "plain_loop")
+    if pl:
+        out["plain_loop_cpu_us_per_record"] = pl["cpu_us_per_record"]
     e = _part(report, "end_to_end")
     if e:
         out["end_to_end_events_per_s"] = e["events_per_s"]
@@ -506,6 +546,11 @@ def table(report: dict[str, Any]) -> str:
         rows.append(("peer: CPU per event (us)", _fmt(q["cpu_us_per_event"])))
         ratio = q["worker_over_peer_events_per_s"]
         rows.append(("worker / peer, same repetition", _fmt(ratio, digits=2)))
+    pl = _part(report, "plain_loop")
+    if pl:
+        rows.append(
+            ("hub code in a plain loop, CPU per record (us)", _fmt(pl["cpu_us_per_record"]))
+        )
     e = _part(report, "end_to_end")
     if e:
         rows.append(("end to end, worker + sink (events/s)", _fmt(e["events_per_s"])))

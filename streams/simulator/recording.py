@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,17 @@ class Recording:
     @property
     def records(self) -> int:
         return int(self.header["records"])
+
+    def items(self) -> Iterator[tuple[str, int, bytes, bytes]]:
+        """Every record in order: (logical input topic, emit time ms, key, value)."""
+        data, pos, end, size = self.data, self.records_offset, self.records_end, _RECORD.size
+        while pos < end:
+            topic, emit_ms, key_len, value_len = _RECORD.unpack_from(data, pos)
+            pos += size
+            key = bytes(data[pos : pos + key_len])
+            pos += key_len
+            yield INPUT_TOPICS[topic], emit_ms, key, bytes(data[pos : pos + value_len])
+            pos += value_len
 
 
 def record(config: GeneratorConfig, path: str | Path, *, codec: Codec | None = None) -> GroundTruth:
