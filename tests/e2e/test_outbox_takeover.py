@@ -61,6 +61,34 @@ def crashed_owner_state(partition: int) -> tuple[CustomerState, list[list[Any]]]
     return state, by_offset
 
 
+def leave_behind(
+    s: Settings, p: int, state: CustomerState, claims_committed: int, tick: bool = False
+) -> None:
+    """What a killed owner leaves on Kafka: both claims on their topic (offsets 0 and 1), a
+    tick if it breached on one, its state in the changelog (ensure_worker_topics made it),
+    the claims committed up to ``claims_committed``, and nothing on the output topics."""
+    claims = s.kafka.topic_prefix + CLAIMS
+    changelog = f"{s.worker.app_id}-customers-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
+    codec = Codec()
+    try:
+        for i in range(2):
+            producer.send(
+                claims, key=b"C-OUTBOX", value=codec.encode(CLAIMS, claim_reported(i)), partition=p
+            )
+        if tick:
+            at = str(T0 + 15 * DAY_MS).encode()
+            producer.send(tick_topic(s), key=b"tick", value=at, partition=p)
+        producer.send(changelog, key=b"C-OUTBOX", value=state.dumps(), partition=p)
+        producer.flush()
+        committed = OffsetAndMetadata(claims_committed, "", -1)
+        admin.alter_group_offsets(s.worker.app_id, {TopicPartition(claims, p): committed})
+    finally:
+        producer.close()
+        admin.close()
+
+
 def test_a_worker_taking_over_resends_what_a_killed_owner_may_not_have_delivered(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -71,26 +99,7 @@ def test_a_worker_taking_over_resends_what_a_killed_owner_may_not_have_delivered
     state, by_offset = crashed_owner_state(p)
     for offset, outputs in enumerate(by_offset):
         outbox.record(state.outbox, (claims, p, offset), outputs)
-    changelog = f"{s.worker.app_id}-customers-changelog"
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
-    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
-    codec = Codec()
-    try:
-        # The killed owner (ensure_worker_topics made its changelog): both claims read
-        # (offsets 0 and 1), its state in the changelog, offset 0 committed, and none of its
-        # breach records on the breach topic.
-        for i in range(2):
-            producer.send(
-                claims, key=b"C-OUTBOX", value=codec.encode(CLAIMS, claim_reported(i)), partition=p
-            )
-        producer.send(changelog, key=b"C-OUTBOX", value=state.dumps(), partition=p)
-        producer.flush()
-        admin.alter_group_offsets(
-            s.worker.app_id, {TopicPartition(claims, p): OffsetAndMetadata(1, "", -1)}
-        )
-    finally:
-        producer.close()
-        admin.close()
+    leave_behind(s, p, state, claims_committed=1)  # offset 1 to replay
     worker = HubProcess(s, ["worker"], tmp_path / "worker.log")
     try:
         wait_for(lambda: worker_lag(s) == 0, 120, "the replayed claim committed", worker)
@@ -115,28 +124,10 @@ def test_a_breach_the_watermark_made_gets_its_profile_resent_by_the_next_owner(
     are committed, the tick is not: the new owner re-sends the breaches and the profile."""
     s = isolated(settings, tmp_path)
     ensure_worker_topics(s)
-    claims, ticks = s.kafka.topic_prefix + CLAIMS, tick_topic(s)
     p = partition_of("C-OUTBOX", s)
     state, by_offset = crashed_owner_state(p)
-    outbox.record(state.outbox, (ticks, p, 0), by_offset[0] + by_offset[1])
-    changelog = f"{s.worker.app_id}-customers-changelog"
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka.bootstrap)
-    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
-    codec = Codec()
-    try:
-        for i in range(2):
-            producer.send(
-                claims, key=b"C-OUTBOX", value=codec.encode(CLAIMS, claim_reported(i)), partition=p
-            )
-        producer.send(ticks, key=b"tick", value=str(T0 + 15 * DAY_MS).encode(), partition=p)
-        producer.send(changelog, key=b"C-OUTBOX", value=state.dumps(), partition=p)
-        producer.flush()
-        admin.alter_group_offsets(
-            s.worker.app_id, {TopicPartition(claims, p): OffsetAndMetadata(2, "", -1)}
-        )
-    finally:
-        producer.close()
-        admin.close()
+    outbox.record(state.outbox, (tick_topic(s), p, 0), by_offset[0] + by_offset[1])
+    leave_behind(s, p, state, claims_committed=2, tick=True)  # no claim to replay
     worker = HubProcess(s, ["worker"], tmp_path / "worker.log")
     try:
 
