@@ -93,6 +93,11 @@ class WorkerSettings:
     tick_interval_s: float = 1.0
     # Kafka Streams' default too: fewer, larger produce requests for ~60 ms more latency.
     producer_linger_ms: int = 100
+    # Customer states kept as objects between events (least recently used leave first):
+    # what bounds the worker's memory, RocksDB holds the rest.
+    state_cache_customers: int = 20_000
+    # Changed customers' profiles leave together at most this long after the change.
+    profile_flush_s: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,8 @@ class Settings:
                 worker_id=_env_str("HUB_WORKER_ID", w.worker_id),
                 tick_interval_s=_env_float("HUB_WORKER_TICK_SECONDS", w.tick_interval_s),
                 producer_linger_ms=_env_int("HUB_WORKER_LINGER_MS", w.producer_linger_ms),
+                state_cache_customers=_env_int("HUB_WORKER_STATE_CACHE", w.state_cache_customers),
+                profile_flush_s=_env_float("HUB_WORKER_PROFILE_FLUSH_SECONDS", w.profile_flush_s),
             ),
             sink=SinkSettings(
                 group_id=_env_str("HUB_SINK_GROUP_ID", sk.group_id),

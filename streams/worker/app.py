@@ -8,9 +8,12 @@ Topology (the data path in order):
 - **decode**: streams/ingest.py turns bytes into an event or a refusal (a dead letter);
 - **agents**: streams/domain/ decides what an event does (a pure function of the state and
   the event), event_time.py when the watermark has made a deadline overdue;
-- **tables**: ``customers``, ``clocks`` and ``providers`` (RocksDB with Kafka changelogs);
-- **outputs**: profile, SLA and anomaly topics, sent by emit.py, kept in the state's outbox
-  (outbox.py) until their input is committed.
+- **state**: hot customer states as objects (state_cache.py), written to the ``customers``
+  table once per commit; ``clocks`` and ``providers`` tables (RocksDB, Kafka changelogs);
+- **outputs**: SLA and anomaly records sent by emit.py as they happen, kept in the state's
+  outbox (outbox.py) until their input is committed; a changed customer's profile leaves
+  once per ``HUB_WORKER_PROFILE_FLUSH_SECONDS`` (and before every commit), at its latest
+  version.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -32,7 +35,7 @@ from streams.domain.customer import CustomerState, profile_record
 from streams.domain.processor import ANOMALY, BREACH, OUTCOME, PROFILE, CustomerProcessor, Result
 from streams.domain.sla.engine import next_deadline
 from streams.domain.sla.rules import RuleSet, load_rules
-from streams.events import normalise
+from streams.events import Event, normalise
 from streams.ingest import TOO_LATE, Rejection, TimeBounds, accept
 from streams.settings import Settings
 from streams.worker import outbox, recovery
@@ -41,6 +44,7 @@ from streams.worker.event_time import EventTime, wall_ms
 from streams.worker.faust_app import HubApp, HubTable
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Output, Source
+from streams.worker.state_cache import StateCache
 from streams.worker.topics import WORKER_TABLES, provider_topic, tick_topic
 
 log = logging.getLogger("insurance_hub.worker")
@@ -50,6 +54,11 @@ log = logging.getLogger("insurance_hub.worker")
 MAX_WRITE_BYTES = 900_000
 PROCESSING = "processing_error"
 OUTPUT_TOO_LARGE = "output_too_large"
+#: Profiles waiting to leave that make the worker send them before their flush deadline.
+PROFILES_MAX_WAITING = 10_000
+#: One change to a customer: its input (event or tick), the event (None: the watermark
+#: breached what it made overdue) and the watermark it was applied at.
+Change = tuple[Source, Event | None, int]
 
 
 def _raw() -> faust.Schema:
@@ -111,9 +120,16 @@ class HubWorker:
         )
         # Tables.
         self.customers, self.clock_table, self.providers = (
-            self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+            cast(
+                HubTable,
+                self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes),
+            )
             for name in WORKER_TABLES
         )
+        self.cache: StateCache[CustomerState, Change] = StateCache(
+            settings.worker.state_cache_customers, self._read_state, self._write_states
+        )
+        self.profiles_due: dict[str, CustomerState] = {}  # customer_id -> state, to send
         # Outputs and event time.
         self.emitter = Emitter(self.app, self.codec, self.metrics, prefix, provider_topic(settings))
         self.time = EventTime(
@@ -130,6 +146,8 @@ class HubWorker:
         self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
         self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
         self.app.timer(settings.worker.tick_interval_s)(self._refresh_ends)
+        self.app.timer(settings.worker.profile_flush_s)(self._send_profiles)
+        self.app.before_commit.append(self._before_commit)
 
     # -- customer agent -------------------------------------------------------------
 
@@ -165,15 +183,16 @@ class HubWorker:
             reason = "older than the dedup horizon behind the watermark"
             await self._dead(msg, key, value, Rejection(TOO_LATE, "occurred_at", reason))
             return
-        state = self._load(ev["customer_id"])
-        res = self.processor.on_event(state, ev, clock.watermark_ms)
+        state = self.cache.get(ev["customer_id"])
         source = (msg.topic, msg.partition, msg.offset)
+        change: Change = (source, ev, clock.watermark_ms)
+        res = self._apply(state, change)
         if res.duplicate:
             self.metrics.duplicates.labels(domain).inc()
             # Idempotent, and after a crash the first copy's profile may never have left.
-            await self.emitter.send(*self._encode_profile(res.state))
+            self.profiles_due[res.state.customer_id] = res.state
         else:
-            if not await self._commit(source, res):
+            if not await self._commit(res, change):
                 reason = "the customer's state or an output record would exceed Kafka's limit"
                 await self._dead(msg, key, value, Rejection(OUTPUT_TOO_LARGE, None, reason))
                 return
@@ -194,57 +213,143 @@ class HubWorker:
         """Breaches are attributed to `source`, the event or tick that moved the watermark."""
         partition = source[1]
         watermark_ms = self.time.candidate(partition, now_ms)
-        row = self.time.save_due(partition, now_ms, watermark_ms)
-        if row is not None:  # what a worker taking the partition over starts from
-            self.clock_table[f"p{partition}".encode()] = row
         if not self.time.move(partition, watermark_ms):
             return
         for customer_id in self.time.due(partition):
-            state = self._load(customer_id)
+            state = self.cache.get(customer_id)
             if state is None:
                 continue
-            res = self.processor.on_watermark(state, watermark_ms)
+            change: Change = (source, None, watermark_ms)
+            res = self._apply(state, change)
             if res.changed:
-                await self._commit(source, res)
+                await self._commit(res, change)
             else:  # its deadline moved (segment now known): wait for the new one
                 self.time.schedule(
                     partition, next_deadline(state.obligations, state.segment), customer_id
                 )
 
-    async def _commit(self, source: Source, res: Result) -> bool:
-        """Send what the change produced, then write the state with those outputs in its outbox.
+    def _apply(self, state: CustomerState | None, change: Change) -> Result:
+        """What one change does to a customer's state (in place), its outbox included.
 
-        Kafka keeps no order between the outputs' partitions and the changelog's: the outbox
-        lets whoever rebuilds this state re-send what may not have arrived. Everything is
-        encoded first: a change whose state row or an output would not fit in a produce
-        request sends and writes nothing (False; the caller dead-letters its input).
+        A change that fails after this (too large to send, a send refused) is undone by
+        ``_undo``, which redoes the others from the last written state with this function.
         """
-        state = res.state
-        state.partition = source[1]
+        try:
+            return self._redo(state, change)
+        except Exception:
+            if state is not None:
+                self._undo(state.customer_id)
+            raise
+
+    def _redo(self, state: CustomerState | None, change: Change) -> Result:
+        source, ev, watermark_ms = change
+        if ev is None:
+            assert state is not None
+            res = self.processor.on_watermark(state, watermark_ms)
+        else:
+            res = self.processor.on_event(state, ev, watermark_ms)
+        if res.changed:
+            res.state.partition = source[1]
+            res.state.outbox = outbox.after_change(
+                res.state.outbox, self.app.committed, source, self._outputs(res)
+            )
+        return res
+
+    def _outputs(self, res: Result) -> list[Output]:
         outputs: list[Output] = [output(topic, rec) for topic, rec in res.outputs]
         if res.provider_claim:
             claim = res.provider_claim
             outputs.append((PROVIDER_CLAIM, claim["provider_id"], claim))
-        encoded = [self.emitter.encode(*o) for o in outputs]
-        encoded.append(self._encode_profile(state))
-        state.outbox = outbox.after_change(state.outbox, self.app.committed, source, outputs)
-        row = state.dumps()
-        largest = max(len(row), *(len(v) for _, _, v in encoded))
-        if largest > MAX_WRITE_BYTES:
-            log.error(
-                "customer %r: change from %s[%d]@%d not applied, a record would be %d bytes",
-                state.customer_id[:40], *source, largest,
-            )  # fmt: skip
-            return False
+        return outputs
+
+    async def _commit(self, res: Result, change: Change) -> bool:
+        """Send what the change produced, then count the changed state for the next write.
+
+        Kafka keeps no order between the outputs' partitions and the changelog's: the outbox
+        (in the state since ``_apply``) lets whoever rebuilds this state re-send what may not
+        have arrived. Every output is encoded first: a change with an output that would not
+        fit in a produce request sends nothing and is undone (False; the caller dead-letters
+        its input).
+        """
+        state = res.state
+        source = change[0]
+        try:
+            encoded = [self.emitter.encode(*o) for o in self._outputs(res)]
+            largest = max((len(v) for _, _, v in encoded), default=0)
+            if largest > MAX_WRITE_BYTES:
+                log.error(
+                    "customer %r: change from %s[%d]@%d not applied, a record would be %d bytes",
+                    state.customer_id[:40], *source, largest,
+                )  # fmt: skip
+                self._undo(state.customer_id)
+                return False
+            for encoded_record in encoded:
+                await self.emitter.send(*encoded_record)
+        except Exception:
+            self._undo(state.customer_id)
+            raise
         for topic, rec in res.outputs:
             self._count(topic.alias, rec, res.revised)
-        for encoded_record in encoded:
-            await self.emitter.send(*encoded_record)
-        self.customers[state.customer_id.encode()] = row
+        self.cache.changed(state.customer_id, state, change)
+        self.profiles_due[state.customer_id] = state
+        if len(self.profiles_due) >= PROFILES_MAX_WAITING:
+            await self._send_profiles()
         self.time.schedule(
             source[1], next_deadline(state.obligations, state.segment), state.customer_id
         )
         return True
+
+    def _undo(self, customer_id: str) -> None:
+        """Back to the state before the failed change: the written one, with the changes
+        since redone (a failed change is not in the journal: it is added only on success)."""
+        journal = self.cache.forget(customer_id)
+        state = self._read_state(customer_id)
+        for change in journal:
+            state = self._redo(state, change).state
+            self.cache.changed(customer_id, state, change)
+        if state is None:
+            self.profiles_due.pop(customer_id, None)
+        elif customer_id in self.profiles_due:
+            self.profiles_due[customer_id] = state
+
+    async def _send_profiles(self) -> None:
+        """The latest profile of every customer changed since the last send (the topic is
+        compacted: only a customer's latest version matters)."""
+        due, self.profiles_due = self.profiles_due, {}
+        for state in due.values():
+            await self.emitter.send(*self._encode_profile(state))
+
+    async def _before_commit(self) -> None:
+        """Before offsets are committed: the profiles waiting to leave are sent and the
+        changed states written (Faust then waits for Kafka to acknowledge both).
+
+        Every changed state: the commit Faust makes when partitions are revoked comes
+        here too, and these partitions are still this worker's until it returns.
+        """
+        await self._send_profiles()
+        self._write_states(self.cache.take_changed())
+        # The clocks as of these states (the agent goes on while this waits), written once
+        # Kafka has the states: after a crash between the two, a worker taking over must
+        # not start from a watermark ahead of the states it restores (it would breach the
+        # obligations of the events it replays).
+        clocks = self.time.rows(list(self.time.clocks))
+        await self.customers.acknowledged()
+        self.clock_table.write_many(clocks)
+
+    def _write_states(self, states: list[CustomerState]) -> None:
+        rows = []
+        for state in states:
+            row = state.dumps()
+            if len(row) > MAX_WRITE_BYTES:  # STATE_CAPS and the contract's lengths prevent it
+                log.error("customer %r: state of %d bytes not written", state.customer_id[:40],
+                          len(row))  # fmt: skip
+                continue
+            rows.append((state.partition, state.customer_id.encode(), row))
+        self.customers.write_many(rows)
+
+    def _read_state(self, customer_id: str) -> CustomerState | None:
+        raw = self.customers.get(customer_id.encode())
+        return CustomerState.loads(raw) if raw is not None else None
 
     def _encode_profile(self, state: CustomerState) -> tuple[str, bytes, bytes]:
         return self.emitter.encode(*output(PROFILE, profile_record(state, state.last_event_ms)))
@@ -262,15 +367,16 @@ class HubWorker:
     async def _dead(self, msg: Any, key: bytes | None, value: bytes | None, why: Rejection) -> None:
         await self.emitter.dead(msg, key, value, why, self.domain_of.get(msg.topic, msg.topic))
 
-    def _load(self, customer_id: str) -> CustomerState | None:
-        raw = self.customers.get(customer_id.encode())
-        return CustomerState.loads(raw) if raw is not None else None
-
     # -- recovery, ticks and end offsets ------------------------------------------------
 
     async def _rebuild(self) -> None:
         """After a rebalance: deadline heaps and watermarks from the recovered tables, and
-        the outputs a previous owner of the partitions may not have delivered."""
+        the outputs a previous owner of the partitions may not have delivered.
+
+        Cached states are dropped: input is re-read from the committed offsets. Changed
+        ones of the partitions this worker keeps are written first (the commit at the
+        revocation has normally written them): it keeps their clocks, which must not be
+        ahead of the states in the table."""
         actives = self.app.assignor.assigned_actives()
         assigned = {tp.partition for tp in actives if tp.topic == self.tick_topic_name}
         owned = {(tp.topic, tp.partition) for tp in actives}
@@ -278,6 +384,9 @@ class HubWorker:
         committed = await self.app.read_committed() if taken_over else {}
         kept = set(self.time.clocks) & assigned
         kept -= {p for t, p in taken_over if t == self.tick_topic_name}
+        self._write_states([s for s in self.cache.take_changed() if s.partition in kept])
+        self.cache.clear()
+        self.profiles_due.clear()
         self.time.reassign(assigned, taken_over, self.tick_topic_name)
         found = recovery.scan_customers(
             (raw for _, raw in self.customers.items()), committed, taken_over, self.time

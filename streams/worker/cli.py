@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+from collections.abc import Callable
 
 from streams.settings import Settings
 from streams.worker.app import HubWorker, worker_datadir
@@ -13,8 +14,11 @@ from streams.worker.topics import ensure_worker_topics
 log = logging.getLogger("insurance_hub.worker")
 
 
-def run(settings: Settings) -> None:
-    """Run one worker until it is stopped (SIGTERM/SIGINT)."""
+def run(settings: Settings, wire: Callable[[HubWorker], None] | None = None) -> None:
+    """Run one worker until it is stopped (SIGTERM/SIGINT).
+
+    ``wire``: called with the worker before it starts, to add to it (commit hooks, say).
+    """
     import mode.loop
     from faust.worker import Worker
 
@@ -30,6 +34,8 @@ def run(settings: Settings) -> None:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     running.touch()
     worker = HubWorker(settings)
+    if wire is not None:
+        wire(worker)
     worker.metrics.serve(settings.prometheus.metrics_host, settings.prometheus.worker_metrics_port)
     try:
         Worker(worker.app, loglevel="info", quiet=True).execute_from_commandline()

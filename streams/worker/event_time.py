@@ -22,7 +22,6 @@ from streams.worker.watermark import PartitionClock
 
 log = logging.getLogger("insurance_hub.worker")
 
-CLOCK_SAVE_INTERVAL_MS = 1000  # a partition's clock is saved to its table this often at most
 TopicPartition = tuple[str, int]
 
 
@@ -92,23 +91,31 @@ class EventTime:
     def candidate(self, partition: int, now_ms: int) -> int:
         """The watermark `partition` may move to now (not yet applied)."""
         rules = self.rules
-        return self.clock(partition).candidate(
-            now_ms,
-            rules.allowed_lateness_ms,
-            self.backlog(partition, now_ms),
-            rules.quiet_ms,
-            rules.live_horizon_ms,
+        clock = self.clock(partition)
+        walls = clock.topic_wall
+        if all(now_ms - walls.get(t, 0) < rules.quiet_ms for t in self.inputs):
+            backlog: list[str] = []  # every topic is held as recent: no need to ask
+        else:
+            backlog = self.backlog(partition, now_ms)
+        return clock.candidate(
+            now_ms, rules.allowed_lateness_ms, backlog, rules.quiet_ms, rules.live_horizon_ms
         )
 
-    def save_due(self, partition: int, now_ms: int, watermark_ms: int) -> bytes | None:
-        """The clock's row for the worker's clock table when one is due (what a worker taking
-        the partition over starts from, see restore), else None."""
-        clock = self.clock(partition)
-        if now_ms - clock.saved_wall_ms < CLOCK_SAVE_INTERVAL_MS:
-            return None
-        clock.saved_wall_ms = now_ms
-        row = {"topic_max": clock.topic_max, "watermark_ms": max(watermark_ms, clock.watermark_ms)}
-        return json.dumps(row).encode()
+    def rows(self, partitions: Collection[int]) -> list[tuple[int, bytes, bytes]]:
+        """(partition, key, row) for the worker's clock table: the clocks of `partitions`
+        that changed since their last row (what a worker taking a partition over starts
+        from, see restore). Written once the customer states are: a saved watermark must
+        never be ahead of the events the saved states hold."""
+        rows = []
+        for p in partitions:
+            clock = self.clocks.get(p)
+            if clock is None:
+                continue
+            row = json.dumps({"topic_max": clock.topic_max, "watermark_ms": clock.watermark_ms})
+            if row.encode() != clock.saved_row:
+                clock.saved_row = row.encode()
+                rows.append((p, f"p{p}".encode(), clock.saved_row))
+        return rows
 
     def move(self, partition: int, watermark_ms: int) -> bool:
         """Apply a candidate watermark; False when it does not move forward."""

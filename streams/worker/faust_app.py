@@ -23,6 +23,11 @@ failed restart; not caught in the act). Here every changelog record is tracked u
 acknowledged it, and the producer's flush, which Faust awaits before each commit, waits
 for all of them.
 
+The worker writes changed customer states once per commit rather than once per event
+(streams/worker/state_cache.py): the app's ``before_commit`` hooks run before Faust flushes
+the producer and commits offsets, and ``HubTable.write_many`` writes outside an event (Faust
+otherwise takes a write's partition from the event being processed).
+
 The consumer also remembers the committed offsets it sought to and has committed since, so
 the worker knows which of the outputs kept in its state (streams/worker/outbox.py) can no longer
 be lost.
@@ -31,7 +36,7 @@ be lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
 
 import faust
@@ -120,6 +125,16 @@ class _Consumer(driver.Consumer):
     def _remember(self, committed: Mapping[Any, int | None]) -> None:
         self.committed.update({(tp.topic, tp.partition): off or 0 for tp, off in committed.items()})
 
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        """Every commit path (the timer, a rebalance, shutdown) passes here before Faust
+        flushes the producer: what the committed input produced is written first."""
+        for hook in cast(HubApp, self.app).before_commit:
+            await hook()
+        done: bool = await super()._commit_offsets(offsets, start_new_transaction)
+        return done
+
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         done: bool = await super()._commit(offsets)
         if done:
@@ -147,6 +162,37 @@ class HubTable(faust.Table):
         fut.add_done_callback(self.unacknowledged.discard)
         return fut
 
+    async def acknowledged(self) -> None:
+        """Until Kafka has acknowledged every changelog record written so far."""
+        if self.unacknowledged:
+            await asyncio.wait(list(self.unacknowledged))
+
+    def write_many(self, rows: Iterable[tuple[int, bytes, bytes]]) -> None:
+        """Set keys outside an event: (partition, key, value) rows, one RocksDB write batch
+        per partition, and their changelog records."""
+        store: Any = self.data  # faust.stores.rocksdb.Store (the app's store is rocksdb://)
+        batches: dict[int, Any] = {}
+        for partition, key, value in rows:
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = store_batch(store)
+            batch.put(key, value)
+            store._key_index[key] = partition
+            self.send_changelog(partition, key, value)
+        for partition, batch in batches.items():
+            store._db_for_partition(partition).write(batch)
+
+
+def store_batch(store: Any) -> Any:
+    """A RocksDB write batch for Faust's store, whichever binding it runs on."""
+    if store.use_rocksdict:
+        import rocksdict
+
+        return rocksdict.WriteBatch(raw_mode=True)
+    import rocksdb  # type: ignore[import-not-found]
+
+    return rocksdb.WriteBatch()
+
 
 class _Producer(driver.Producer):
     async def flush(self) -> None:
@@ -163,7 +209,15 @@ class _Transport(driver.Transport):
     Producer = _Producer
 
 
+CommitHook = Callable[[], Awaitable[None]]
+
+
 class HubApp(faust.App):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Awaited before every offset commit.
+        self.before_commit: list[CommitHook] = []
+
     @property
     def committed(self) -> Mapping[tuple[str, int], int]:
         """The group's committed offsets as this worker knows them (from its seeks and commits)."""

@@ -31,7 +31,7 @@ class PartitionClock:
     topic_wall: dict[str, int] = field(default_factory=dict)  # wall time of its last record
     watermark_ms: int = 0
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # heap (deadline, customer)
-    saved_wall_ms: int = 0  # wall time this clock was last saved to the worker's table
+    saved_row: bytes = b""  # the row last written to the worker's clock table
     newest_floor: int = 0  # newest event the partition's states hold (set at a takeover)
     restored_wall_ms: int | None = None  # wall time of the takeover, if any
 
@@ -80,9 +80,10 @@ class PartitionClock:
     ) -> bool:
         """After a takeover: what the previous owner saved, clamped to the wall clock.
 
-        The saved copy is up to a second older than its owner's progress, and a second of a
-        burst can be weeks of event time: ``newest_ms``, the newest event the partition's
-        recovered states hold, makes that up when nothing is left to read again. Returns
+        The saved copy is as of its owner's last commit (a few seconds older than its
+        progress), and a few seconds of a burst can be weeks of event time: ``newest_ms``,
+        the newest event the partition's recovered states hold, makes that up when nothing
+        is left to read again. Returns
         whether anything had to be clamped (an earlier version let a far-future record move
         it); the caller logs that.
         """

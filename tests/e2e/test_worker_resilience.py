@@ -12,11 +12,13 @@ outcome and anomaly ids must be those of an uninterrupted run and of the ground 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from support import worker_failpoint
 from support.ground_truth import check_against_ground_truth
 from support.harness import HubProcess, isolated, wait_for
 from support.outputs import (
@@ -80,7 +82,7 @@ def feed(s: Settings, events: list[GeneratedEvent], worker: HubProcess) -> None:
 
 
 def midway(events: list[GeneratedEvent]) -> int:
-    """Profiles (about one per event) once half of the burst has been processed."""
+    """Input events processed once half of the burst has been."""
     n_backfill = sum(1 for ev in events if ev.emit_ms < CONFIG.start_ms)
     n_window = len(events) - n_backfill
     paced = int(n_window * PACED)
@@ -111,12 +113,33 @@ def join_checked(thread: threading.Thread, timeout_s: float = 300) -> None:
         raise errors[0]
 
 
-def wait_progress(s: Settings, target: int, proc: HubProcess, timeout_s: float = 120) -> None:
-    """Until the profile topic holds `target` records (polled often: the burst is short)."""
+#: What the worker counts once per input record it has given its verdict.
+VERDICTS = (
+    "hub_worker_events_consumed_total",
+    "hub_worker_duplicate_events_total",
+    "hub_worker_dead_letters_total",
+)
+
+
+def processed(ports: list[int]) -> int:
+    """Input records the workers behind `ports` have processed (applied, duplicate or dead).
+
+    Not the profile count: a customer changed twice within a profile flush gets one profile.
+    """
+    total = 0.0
+    for port in ports:
+        text = scrape(port)
+        total += sum(sum(metric_values(text, name).values()) for name in VERDICTS)
+    return int(total)
+
+
+def wait_progress(ports: list[int], target: int, proc: HubProcess, timeout_s: float = 120) -> None:
+    """Until the workers have processed `target` input records (polled often: the burst is
+    short)."""
     deadline = time.monotonic() + timeout_s
-    while count_records(s, PROFILE) < target:
+    while processed(ports) < target:
         assert proc.alive(), proc.tail()
-        assert time.monotonic() < deadline, f"no progress to {target} profiles\n{proc.tail()}"
+        assert time.monotonic() < deadline, f"no progress to {target} records\n{proc.tail()}"
         time.sleep(0.1)
 
 
@@ -181,13 +204,13 @@ def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
         first = started(killed_s, tmp_path / "killed-1.log", **FAST_SESSION)
         procs.append(first)
         clean_feed = in_thread(feed, clean_s, events, clean)
-        before = count_records(killed_s, PROFILE)
+        ports = [killed_s.prometheus.worker_metrics_port]
         killed_feed = in_thread(feed, killed_s, events, first)
         # Mid-stream: half-way through the burst.
-        wait_progress(killed_s, before + midway(events), first)
+        wait_progress(ports, midway(events), first)
         first.kill()
         killed_at = time.monotonic()
-        done = count_records(killed_s, PROFILE) - before
+        done = count_records(killed_s, PROFILE)
         second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log", **FAST_SESSION)
         procs.append(second)
         join_checked(killed_feed)
@@ -228,6 +251,58 @@ def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
     check_against_ground_truth(killed_s, events, gt, out_killed, None)
 
 
+def test_sigkill_between_state_write_and_commit_then_restart_equals_uninterrupted_run(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The worker writes changed states once per commit, just before the offsets: killed
+    right there, the changelog holds states of records whose offsets were never committed.
+    The restarted worker reads them again (duplicates now) and must still end as a clean
+    run does."""
+    events, gt = generate(CONFIG)
+    clean_s = isolated(settings, tmp_path / "clean")
+    killed_s = isolated(settings, tmp_path / "killed")
+    for s in (clean_s, killed_s):
+        ensure_worker_topics(s)
+    armed = tmp_path / "armed"
+    port = killed_s.prometheus.worker_metrics_port
+    procs: list[HubProcess] = []
+    try:
+        clean = started(clean_s, tmp_path / "clean.log")
+        procs.append(clean)
+        first = HubProcess(
+            killed_s, [], tmp_path / "killed-1.log",
+            program=[sys.executable, worker_failpoint.__file__],
+            HUB_FAILPOINT_ARMED=str(armed), **FAST_SESSION,
+        )  # fmt: skip
+        procs.append(first)
+        wait_for(lambda: "recovered" in first.log.read_text(), 120, "the worker ready", first)
+        clean_feed = in_thread(feed, clean_s, events, clean)
+        killed_feed = in_thread(feed, killed_s, events, first)
+        wait_progress([port], midway(events), first)
+        armed.touch()  # the next commit is its last
+        first.proc.wait(timeout=60)
+        assert "failpoint kill-after-state-write" in first.log.read_text(), first.tail()
+        second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log", **FAST_SESSION)
+        procs.append(second)
+        join_checked(killed_feed)
+        join_checked(clean_feed)
+        wait_settled(killed_s, second)
+        # The restarted worker re-read records whose states the first had written.
+        replayed = sum(metric_values(scrape(port), "hub_worker_duplicate_events_total").values())
+        wait_settled(clean_s, clean)
+        out_clean = read_outputs(clean_s, [clean_s.prometheus.worker_metrics_port])
+        out_killed = read_outputs(killed_s, [port])
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+    injected = sum(1 for ev in events if ev.injection == "duplicate")
+    print(f"\nrestarted worker: {replayed:.0f} duplicates ({injected} in the input)")
+    assert replayed > injected, f"{replayed} duplicates, {injected} of them injected"
+    check_against_ground_truth(clean_s, events, gt, out_clean, None)
+    compare_runs(out_clean, out_killed, killed_s, "killed between state write and commit")
+    check_against_ground_truth(killed_s, events, gt, out_killed, None)
+
+
 def test_second_worker_takes_over_when_one_stops(settings: Settings, tmp_path: Path) -> None:
     events, gt = generate(CONFIG)
     s = isolated(settings, tmp_path)
@@ -250,11 +325,10 @@ def test_second_worker_takes_over_when_one_stops(settings: Settings, tmp_path: P
         wait_for(
             lambda: owns_partitions(w1) and owns_partitions(w2), 120, "both own partitions", w2
         )
-        before = count_records(s, PROFILE)
         feeding = in_thread(feed, s, events, w1)
-        wait_progress(s, before + midway(events), w1)
+        wait_progress([s.prometheus.worker_metrics_port, port2], midway(events), w1)
         rc = w1.stop()
-        done = count_records(s, PROFILE) - before
+        done = count_records(s, PROFILE)
         join_checked(feeding)
         wait_settled(s, w2)
         print(f"\nworker 1 stopped (exit {rc}) after {done} of ~{len(events)} profiles")

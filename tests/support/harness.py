@@ -72,14 +72,21 @@ class HubProcess:
     """`hub <command>` as a child process with its own log file."""
 
     def __init__(
-        self, s: Settings, command: list[str], log: Path, cwd: Path = REPO_ROOT, **extra_env: str
+        self,
+        s: Settings,
+        command: list[str],
+        log: Path,
+        cwd: Path = REPO_ROOT,
+        program: list[str] | None = None,
+        **extra_env: str,
     ) -> None:
-        """`cwd`: the source tree to run (bench/bench_linger.py --rev runs an older one)."""
+        """`cwd`: the source tree to run (bench/bench_linger.py --rev runs an older one);
+        `program`: what runs `command` (default: the `hub` CLI)."""
         self.log = log
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.ops.cli", *command],
+            [*(program or [sys.executable, "-m", "streams.ops.cli"]), *command],
             cwd=cwd,
             env=env_for(s, **extra_env),
             stdout=self._fh,
