@@ -2,9 +2,10 @@
 
 Topology (the data path in order):
 
-- **sources**: the four input topics and the worker's tick topic, read by one agent (they
-  are co-partitioned by customer_id, so one agent sees every event of a customer and no
-  repartition hop is needed); claims forwarded by provider_id, read by a second agent;
+- **sources**: the four input topics and the worker's tick topic, co-partitioned by
+  customer_id (so one process sees every event of a customer and no repartition hop is
+  needed), handed over by the consumer a partition's fetched batch at a time
+  (faust_app.py); claims forwarded by provider_id, read by a Faust agent;
 - **decode**: streams/ingest.py turns bytes into an event or a refusal (a dead letter);
 - **agents**: streams/domain/ decides what an event does (a pure function of the state and
   the event), event_time.py when the watermark has made a deadline overdue;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -142,35 +144,50 @@ class HubWorker:
         )
         # Agents, recovery and timers.
         self.customers.on_recover(self._rebuild)
-        self.app.agent(self.inputs, name="customers")(self._customer_agent)
+        self.app.agent(self.inputs, name="customers")(self._subscription)
+        for topic in (*self.domain_of, self.tick_topic_name):
+            self.app.batch_handlers[topic] = self._on_batch
         self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
         self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
         self.app.timer(settings.worker.tick_interval_s)(self._refresh_ends)
         self.app.timer(settings.worker.profile_flush_s)(self._send_profiles)
         self.app.before_commit.append(self._before_commit)
 
-    # -- customer agent -------------------------------------------------------------
+    # -- customer records, a partition's batch at a time ------------------------------
 
-    async def _customer_agent(self, stream: Any) -> None:
+    async def _subscription(self, stream: Any) -> None:
+        """The agent that subscribes the app to the input topics (Faust assigns the
+        partitions of what its agents read); their records reach ``_on_batch`` instead."""
         async for event in stream.events():
             msg = event.message
-            self.time.positions[(msg.topic, msg.partition)] = msg.offset + 1
-            if msg.topic == self.tick_topic_name:
-                source = (msg.topic, msg.partition, msg.offset)
-                await self._advance(source, int(event.value or b"0"))
-                continue
-            try:
-                await self._on_input(msg, event.key, event.value)
-            except Exception as exc:  # one bad record must not stop every customer
-                log.exception(
-                    "processing failed at %s[%d]@%d", msg.topic, msg.partition, msg.offset
-                )
-                why = Rejection(PROCESSING, None, f"{type(exc).__name__}: {exc}")
-                await self._dead(msg, event.key, event.value, why)
+            raise RuntimeError(f"{msg.topic}[{msg.partition}]@{msg.offset} not batched")
+
+    async def _on_batch(self, tp: TP, records: list[Any], going: Callable[[], bool]) -> int:
+        """One partition's fetched records (aiokafka ConsumerRecords), in offset order."""
+        done = 0
+        for record in records:
+            if not going():  # a rebalance has begun: the rest is read again after it
+                break
+            await self._on_record(record)
+            done += 1
+        return done
+
+    async def _on_record(self, msg: Any) -> None:
+        self.time.positions[(msg.topic, msg.partition)] = msg.offset + 1
+        if msg.topic == self.tick_topic_name:
+            source = (msg.topic, msg.partition, msg.offset)
+            await self._advance(source, int(msg.value or b"0"))
+            return
+        try:
+            await self._on_input(msg, msg.key, msg.value)
+        except Exception as exc:  # one bad record must not stop every customer
+            log.exception("processing failed at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            why = Rejection(PROCESSING, None, f"{type(exc).__name__}: {exc}")
+            await self._dead(msg, msg.key, msg.value, why)
 
     async def _on_input(self, msg: Any, key: bytes | None, value: bytes | None) -> None:
         domain = self.domain_of[msg.topic]
-        record_ms = round(msg.timestamp * 1000) if msg.timestamp else wall_ms()
+        record_ms = msg.timestamp or wall_ms()  # milliseconds (the broker's append time)
         verdict = accept(self.codec, BY_DOMAIN[domain].logical, key, value, record_ms, self.bounds)
         if isinstance(verdict, Rejection):
             await self._dead(msg, key, value, verdict)
@@ -183,7 +200,7 @@ class HubWorker:
             reason = "older than the dedup horizon behind the watermark"
             await self._dead(msg, key, value, Rejection(TOO_LATE, "occurred_at", reason))
             return
-        state = self.cache.get(ev["customer_id"])
+        state = self.cache.get(ev["customer_id"], msg.partition)
         source = (msg.topic, msg.partition, msg.offset)
         change: Change = (source, ev, clock.watermark_ms)
         res = self._apply(state, change)
@@ -202,7 +219,7 @@ class HubWorker:
                 self.metrics.state_pruned.labels(part).inc(n)
             self.metrics.events.labels(domain, ev["event_type"]).inc()
             self.metrics.event_lag.observe(max(0.0, time.time() - t / 1000))
-            self.metrics.processing.observe(max(0.0, time.time() - msg.timestamp))
+            self.metrics.processing.observe(max(0.0, time.time() - record_ms / 1000))
         # Advance event time, a duplicate's too (a replay after a takeover re-reads how far the
         # topic had got); what this makes overdue is breached now, in offset order.
         now = wall_ms()
@@ -216,7 +233,7 @@ class HubWorker:
         if not self.time.move(partition, watermark_ms):
             return
         for customer_id in self.time.due(partition):
-            state = self.cache.get(customer_id)
+            state = self.cache.get(customer_id, partition)
             if state is None:
                 continue
             change: Change = (source, None, watermark_ms)
@@ -238,7 +255,7 @@ class HubWorker:
             return self._redo(state, change)
         except Exception:
             if state is not None:
-                self._undo(state.customer_id)
+                self._undo(state.customer_id, change[0][1])
             raise
 
     def _redo(self, state: CustomerState | None, change: Change) -> Result:
@@ -281,12 +298,12 @@ class HubWorker:
                     "customer %r: change from %s[%d]@%d not applied, a record would be %d bytes",
                     state.customer_id[:40], *source, largest,
                 )  # fmt: skip
-                self._undo(state.customer_id)
+                self._undo(state.customer_id, source[1])
                 return False
             for encoded_record in encoded:
                 await self.emitter.send(*encoded_record)
         except Exception:
-            self._undo(state.customer_id)
+            self._undo(state.customer_id, source[1])
             raise
         for topic, rec in res.outputs:
             self._count(topic.alias, rec, res.revised)
@@ -299,11 +316,11 @@ class HubWorker:
         )
         return True
 
-    def _undo(self, customer_id: str) -> None:
+    def _undo(self, customer_id: str, partition: int) -> None:
         """Back to the state before the failed change: the written one, with the changes
         since redone (a failed change is not in the journal: it is added only on success)."""
         journal = self.cache.forget(customer_id)
-        state = self._read_state(customer_id)
+        state = self._read_state(customer_id, partition)
         for change in journal:
             state = self._redo(state, change).state
             self.cache.changed(customer_id, state, change)
@@ -347,8 +364,8 @@ class HubWorker:
             rows.append((state.partition, state.customer_id.encode(), row))
         self.customers.write_many(rows)
 
-    def _read_state(self, customer_id: str) -> CustomerState | None:
-        raw = self.customers.get(customer_id.encode())
+    def _read_state(self, customer_id: str, partition: int) -> CustomerState | None:
+        raw = self.customers.read(partition, customer_id.encode())
         return CustomerState.loads(raw) if raw is not None else None
 
     def _encode_profile(self, state: CustomerState) -> tuple[str, bytes, bytes]:

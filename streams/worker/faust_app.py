@@ -23,6 +23,13 @@ failed restart; not caught in the act). Here every changelog record is tracked u
 acknowledged it, and the producer's flush, which Faust awaits before each commit, waits
 for all of them.
 
+Records of the worker's input topics skip Faust's per-message path (conductor, channel
+queue, stream, event, ack): ``getmany`` hands each partition's fetched batch to the app's
+``batch_handlers`` and acknowledges the offsets the handler processed in one step. The
+batch counts as a message in flight, so a rebalance waits for it as Faust waits for its
+streams, and it stops at the first record after the flow stopped (what is left unacknowledged
+is read again after the seek).
+
 The worker writes changed customer states once per commit rather than once per event
 (streams/worker/state_cache.py): the app's ``before_commit`` hooks run before Faust flushes
 the producer and commits offsets, and ``HubTable.write_many`` writes outside an event (Faust
@@ -36,7 +43,9 @@ be lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
 
 import faust
@@ -44,6 +53,23 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, CodecArg
 from faust.types.tuples import FutureMessage
+from mode.utils.futures import notify
+
+log = logging.getLogger("insurance_hub.worker")
+
+#: Processes a partition's fetched records in offset order and returns how many it processed
+#: (a prefix: it stops once ``going()`` is false, a rebalance having begun).
+BatchHandler = Callable[[TP, list[Any], Callable[[], bool]], Awaitable[int]]
+
+
+class _InFlight:
+    """A batch being processed, among the consumer's unacknowledged messages: Faust's
+    ``wait_empty`` (before a rebalance or a stop) waits for it as for a message."""
+
+    refcount = 1
+
+    def __init__(self) -> None:
+        self.acked = False
 
 
 async def read_committed(consumer: AIOKafkaConsumer) -> dict[Any, int | None]:
@@ -106,6 +132,64 @@ class _Consumer(driver.Consumer):
             self.stop_flow()
         await super().perform_seek()
 
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        """Records of topics with a batch handler go to it, a partition's batch at a time;
+        the others to Faust's streams, message by message (as Faust does)."""
+        handlers = cast(HubApp, self.app).batch_handlers
+        records, active = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:  # as Faust: dropped, the seek that resumes the flow re-reads
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                log.warning("seek while the flow is stopped failed: %r", exc)
+            return
+        generation = self.app.consumer_generation_id
+
+        def going() -> bool:
+            return self.flow_active and self.app.consumer_generation_id == generation
+
+        for tp, batch in records.items():
+            if not going():
+                return
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            handler = handlers.get(tp.topic)
+            if handler is not None:
+                await self._handle_batch(handler, tp, batch, going)
+                continue
+            for record in batch:
+                if not going():
+                    return
+                yield tp, self._to_message(tp, record)
+
+    async def _handle_batch(
+        self, handler: BatchHandler, tp: TP, batch: list[Any], going: Callable[[], bool]
+    ) -> None:
+        in_flight = _InFlight()
+        self._unacked_messages.add(in_flight)  # type: ignore[arg-type]
+        try:
+            done = await handler(tp, batch, going)
+            if done and going():
+                self._ack_offsets(tp, [record.offset for record in batch[:done]])
+                self._read_offset[tp] = batch[done - 1].offset
+                self.app.monitor.stream_inbound_time[tp] = time.monotonic()
+        finally:
+            in_flight.acked = True
+            self._unacked_messages.discard(in_flight)  # type: ignore[arg-type]
+            notify(self._waiting_for_ack)
+
+    def _ack_offsets(self, tp: TP, offsets: list[int]) -> None:
+        """What ``Consumer.ack`` does for each message, for a batch's offsets at once."""
+        committed = self._committed_offset[tp]
+        index, acked = self._acked_index[tp], self._acked[tp]
+        for offset in offsets:
+            if (committed is None or offset >= committed) and offset not in index:
+                index.add(offset)
+                acked.append(offset)
+        self._n_acked += len(offsets)
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         thread = self._thread
         changelogs = frozenset(self.app.tables.changelog_topics)
@@ -167,6 +251,12 @@ class HubTable(faust.Table):
         if self.unacknowledged:
             await asyncio.wait(list(self.unacknowledged))
 
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        """Get `key` from `partition` outside an event (see write_many)."""
+        store: Any = self.data
+        value: bytes | None = store._db_for_partition(partition).get(key)
+        return value
+
     def write_many(self, rows: Iterable[tuple[int, bytes, bytes]]) -> None:
         """Set keys outside an event: (partition, key, value) rows, one RocksDB write batch
         per partition, and their changelog records."""
@@ -217,6 +307,8 @@ class HubApp(faust.App):
         super().__init__(*args, **kwargs)
         #: Awaited before every offset commit.
         self.before_commit: list[CommitHook] = []
+        #: Topic -> what processes its records in batches (see _Consumer.getmany).
+        self.batch_handlers: dict[str, BatchHandler] = {}
 
     @property
     def committed(self) -> Mapping[tuple[str, int], int]:

@@ -25,14 +25,14 @@ E = TypeVar("E")
 class StateCache(Generic[S, E]):
     """Least-recently-used states by key, with the changes not yet written (and their journal).
 
-    ``load(key)`` reads a state from the table (None: no state yet); ``write(states)`` writes
-    changed states to it.
+    ``load(key, partition)`` reads a state from the table (None: no state yet);
+    ``write(states)`` writes changed states to it.
     """
 
     def __init__(
         self,
         capacity: int,
-        load: Callable[[str], S | None],
+        load: Callable[[str, int], S | None],
         write: Callable[[list[S]], None],
     ) -> None:
         if capacity < 1:
@@ -46,12 +46,12 @@ class StateCache(Generic[S, E]):
     def __len__(self) -> int:
         return len(self._states)
 
-    def get(self, key: str) -> S | None:
+    def get(self, key: str, partition: int) -> S | None:
         state = self._states.get(key)
         if state is not None:
             self._states.move_to_end(key)
             return state
-        state = self._load(key)
+        state = self._load(key, partition)
         if state is not None:
             self._put(key, state)
         return state
