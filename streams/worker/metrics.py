@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -80,6 +82,14 @@ class WorkerMetrics:
             ["topic", "partition"], registry=r,
         )  # fmt: skip
         self._met: dict[str, list[int]] = {}
+        self._events: dict[tuple[str, str], Any] = {}  # the counter's children, looked up once
+
+    def event(self, topic: str, event_type: str) -> None:
+        """Count an applied event (per event: the labelled child is looked up once)."""
+        child = self._events.get((topic, event_type))
+        if child is None:
+            child = self._events[(topic, event_type)] = self.events.labels(topic, event_type)
+        child.inc()
 
     def outcome(self, kind: str, rule: str, segment: str) -> None:
         """Count a breach or a closed obligation; attainment counts each obligation once."""
