@@ -403,6 +403,15 @@ def _peer_report(peer: list[dict[str, Any]], w1: list[dict[str, Any]]) -> dict[s
         "worker_over_peer_events_per_s": stats(
             [w["worker_events_per_s"] / p["events_per_s"] for w, p in pairs], digits=2
         ),
+        # Both to the last input's verdict (the peer's last output comes with its last input).
+        "worker_over_peer_to_last_input": stats(
+            [
+                w["worker_events_per_s_to_last_input"] / p["events_per_s"]
+                for w, p in pairs
+                if w.get("worker_events_per_s_to_last_input")
+            ],
+            digits=2,
+        ),
         "runs": peer,
     }
 
@@ -414,11 +423,14 @@ def _ok(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _worker_report(w1: list[dict[str, Any]], w2: list[dict[str, Any]]) -> dict[str, Any]:
     fields: dict[str, Callable[[dict[str, Any]], float]] = {
         "events_per_s": lambda r: r["worker_events_per_s"],
+        "events_per_s_to_last_input": lambda r: r["worker_events_per_s_to_last_input"] or 0,
         "cpu_us_per_event": lambda r: r["worker_cpu_us_per_event"],
     }
     return {
-        "what": "events/s from the replay's start to the last profile record, worker "
-        "start-up excluded; CPU per event (all worker processes) over the drain",
+        "what": "events/s from the replay's start to the last profile record (events_per_s) "
+        "and to the verdict on the last input record (events_per_s_to_last_input, from the "
+        "workers' /metrics every 0.1 s), worker start-up excluded; CPU per event (all worker "
+        "processes) over the drain",
         "1_process": {**_summary(_ok(w1), fields), "runs": w1},
         "2_processes": {**_summary(_ok(w2), fields), "runs": w2},
     }
@@ -537,10 +549,10 @@ def table(report: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     w = _part(report, "worker_alone")
     if w:
-        rows.append(("worker alone, 1 process (events/s)", _fmt(w["1_process"]["events_per_s"])))
-        rows.append(
-            ("worker alone, 2 processes (events/s)", _fmt(w["2_processes"]["events_per_s"]))
-        )
+        for n, key in (("1 process", "1_process"), ("2 processes", "2_processes")):
+            rows.append((f"worker alone, {n} (events/s)", _fmt(w[key]["events_per_s"])))
+            last = w[key]["events_per_s_to_last_input"]
+            rows.append(("  to the last input's verdict", _fmt(last)))
         rows.append(
             ("worker CPU per event, 1 process (us)", _fmt(w["1_process"]["cpu_us_per_event"]))
         )
@@ -550,6 +562,8 @@ def table(report: dict[str, Any]) -> str:
         rows.append(("peer: CPU per event (us)", _fmt(q["cpu_us_per_event"])))
         ratio = q["worker_over_peer_events_per_s"]
         rows.append(("worker / peer, same repetition", _fmt(ratio, digits=2)))
+        last = q["worker_over_peer_to_last_input"]
+        rows.append(("  to the last input's verdict", _fmt(last, digits=2)))
     pl = _part(report, "plain_loop")
     if pl:
         rows.append(

@@ -82,6 +82,7 @@ class HubProcess:
     ) -> None:
         """`cwd`: the source tree to run (bench/bench_linger.py --rev runs an older one);
         `program`: what runs `command` (default: the `hub` CLI)."""
+        self.settings = s
         self.log = log
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.log.open("ab")
