@@ -231,7 +231,8 @@ class HubTable(faust.Table):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.unacknowledged: set[FutureMessage] = set()
+        self.unacknowledged: set[asyncio.Future[Any]] = set()
+        self.outgoing: list[tuple[int, bytes, bytes]] = []  # written, changelog not sent yet
 
     def send_changelog(
         self,
@@ -242,12 +243,29 @@ class HubTable(faust.Table):
         value_serializer: CodecArg = None,
     ) -> FutureMessage:
         fut = super().send_changelog(partition, key, value, key_serializer, value_serializer)
+        self._track(fut)
+        return fut
+
+    def _track(self, fut: asyncio.Future[Any]) -> None:
         self.unacknowledged.add(fut)
         fut.add_done_callback(self.unacknowledged.discard)
-        return fut
+
+    async def send_outgoing(self) -> None:
+        """The changelog records of ``write_many``, straight to the producer.
+
+        Not through Faust's ``send_soon`` buffer: its one task sends a record per turn of the
+        event loop, and at a million customers (a state evicted from the cache per event)
+        its queue grew by gigabytes.
+        """
+        rows, self.outgoing = self.outgoing, []
+        topic = self.changelog_topic.get_topic_name()
+        send = self.app.producer.send
+        for partition, key, value in rows:
+            self._track(cast(asyncio.Future, await send(topic, key, value, partition, None, None)))
 
     async def acknowledged(self) -> None:
         """Until Kafka has acknowledged every changelog record written so far."""
+        await self.send_outgoing()
         if self.unacknowledged:
             await asyncio.wait(list(self.unacknowledged))
 
@@ -259,7 +277,8 @@ class HubTable(faust.Table):
 
     def write_many(self, rows: Iterable[tuple[int, bytes, bytes]]) -> None:
         """Set keys outside an event: (partition, key, value) rows, one RocksDB write batch
-        per partition, and their changelog records."""
+        per partition; their changelog records leave with ``send_outgoing`` (awaited by
+        ``acknowledged`` and by the producer's flush before every commit)."""
         store: Any = self.data  # faust.stores.rocksdb.Store (the app's store is rocksdb://)
         batches: dict[int, Any] = {}
         for partition, key, value in rows:
@@ -268,7 +287,7 @@ class HubTable(faust.Table):
                 batch = batches[partition] = store_batch(store)
             batch.put(key, value)
             store._key_index[key] = partition
-            self.send_changelog(partition, key, value)
+            self.outgoing.append((partition, key, value))
         for partition, batch in batches.items():
             store._db_for_partition(partition).write(batch)
 
@@ -287,8 +306,11 @@ def store_batch(store: Any) -> Any:
 class _Producer(driver.Producer):
     async def flush(self) -> None:
         """Also wait for every changelog record written so far (see above)."""
-        await super().flush()
         tables = self.transport.app.tables.values()
+        for table in tables:
+            if isinstance(table, HubTable):
+                await table.send_outgoing()
+        await super().flush()
         pending = [f for t in tables if isinstance(t, HubTable) for f in t.unacknowledged]
         if pending:
             await asyncio.wait(pending)
