@@ -58,6 +58,7 @@ from common import (
     HubProcess,
     MachineLoad,
     cleanup,
+    close_run,
     cpu_seconds,
     input_names,
     isolated,
@@ -420,11 +421,7 @@ def main() -> int:
             if not args.keep:
                 shutil.rmtree(work / f"n{n}", ignore_errors=True)
     finally:
-        report["duration_s"] = round(time.monotonic() - started, 1)
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        close_run(report, started, work, args.keep)
     json.dump(report, sys.stdout, indent=1, default=str)
     sys.stdout.write("\n")
     print(table(report), file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -31,6 +32,15 @@ from support.harness import free_port  # noqa: E402
 from schemas import INPUT_TOPICS, OUTPUT_TOPICS  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.worker.topics import tick_topic  # noqa: E402
+
+
+def close_run(report: dict[str, Any], started: float, work: Path, keep: bool) -> None:
+    """The run's duration into its report; its work directory kept (``--keep``) or removed."""
+    report["duration_s"] = round(time.monotonic() - started, 1)
+    if keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def log(msg: str) -> None:

@@ -33,7 +33,6 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 import signal
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import background_cores, clean_stale, log, stats, wait_for_broker
+from common import background_cores, clean_stale, close_run, log, stats, wait_for_broker
 from drain import Backlog, ceiling, drain, profile
 from latency import latency, latency_config
 from peer import available, quix_drain
@@ -302,11 +301,7 @@ def main() -> int:
             report["profile"] = _guard("profile", run_profile)
         report["component_benchmarks"] = _component_files()
     finally:
-        report["duration_s"] = round(time.monotonic() - started, 1)
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        close_run(report, started, work, args.keep)
     report["summary"] = summary(report)
     json.dump(report, sys.stdout, indent=1, default=str)
     sys.stdout.write("\n")
