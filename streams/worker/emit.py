@@ -1,4 +1,4 @@
-"""The only caller of the producer: output records and dead letters, encoded and sent.
+"""What sends output records and dead letters, encoded (tables send their own changelog).
 
 Records go straight to Faust's producer (``Topic.send`` costs more than the record itself).
 Faust flushes this same producer before it commits offsets, so what an input produced is
