@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from common import (
 )
 from kafka import KafkaConsumer, TopicPartition
 from support.harness import env_for
+from support.outputs import processed
 
 from schemas import CUSTOMER_PROFILE
 from streams.kafka_admin import total_lag
@@ -118,13 +117,6 @@ def last_timestamp(s: Settings, topic: str) -> int:
         consumer.close()
 
 
-#: What a worker counts once per input record it has given its verdict.
-VERDICTS = re.compile(
-    r"^hub_worker_(?:events_consumed|duplicate_events|dead_letters)_total(?:\{[^}]*\})? (\S+)$",
-    re.M,
-)
-
-
 class InputsDone:
     """When the workers had given every input record its verdict (applied, duplicate or
     dead letter), from their /metrics polled every 0.1 s in a thread."""
@@ -136,17 +128,10 @@ class InputsDone:
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
 
-    def _processed(self) -> int:
-        total = 0.0
-        for port in self.ports:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-                total += sum(float(v) for v in VERDICTS.findall(r.read().decode()))
-        return int(total)
-
     def _poll(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(OSError):
-                if self._processed() >= self.records:
+                if processed(self.ports) >= self.records:
                     self.at = time.time()
                     return
             time.sleep(0.1)

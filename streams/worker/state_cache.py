@@ -62,10 +62,6 @@ class StateCache(Generic[S, E]):
             self._put(key, state)
         self._journal.setdefault(key, []).append(change)
 
-    def journal(self, key: str) -> list[E]:
-        """The changes applied to `key`'s state since it was last written."""
-        return list(self._journal.get(key, ()))
-
     def forget(self, key: str) -> list[E]:
         """Drop `key`'s state unwritten; returns its journal (to redo on the written state)."""
         self._states.pop(key, None)

@@ -27,6 +27,7 @@ from support.outputs import (
     count_records,
     metric_values,
     partition_of,
+    processed,
     publish,
     read_outputs,
     scrape,
@@ -111,26 +112,6 @@ def join_checked(thread: threading.Thread, timeout_s: float = 300) -> None:
     errors = thread.errors  # type: ignore[attr-defined]
     if errors:
         raise errors[0]
-
-
-#: What the worker counts once per input record it has given its verdict.
-VERDICTS = (
-    "hub_worker_events_consumed_total",
-    "hub_worker_duplicate_events_total",
-    "hub_worker_dead_letters_total",
-)
-
-
-def processed(ports: list[int]) -> int:
-    """Input records the workers behind `ports` have processed (applied, duplicate or dead).
-
-    Not the profile count: a customer changed twice within a profile flush gets one profile.
-    """
-    total = 0.0
-    for port in ports:
-        text = scrape(port)
-        total += sum(sum(metric_values(text, name).values()) for name in VERDICTS)
-    return int(total)
 
 
 def wait_progress(ports: list[int], target: int, proc: HubProcess, timeout_s: float = 120) -> None:

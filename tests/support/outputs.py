@@ -94,6 +94,26 @@ def metric_values(text: str, name: str) -> dict[str, float]:
     return out
 
 
+#: What the worker counts once per input record it has given its verdict.
+VERDICTS = (
+    "hub_worker_events_consumed_total",
+    "hub_worker_duplicate_events_total",
+    "hub_worker_dead_letters_total",
+)
+
+
+def processed(ports: Iterable[int]) -> int:
+    """Input records the workers behind `ports` have processed (applied, duplicate or dead).
+
+    Not the profile count: a customer changed twice within a profile flush gets one profile.
+    """
+    total = 0.0
+    for port in ports:
+        text = scrape(port)
+        total += sum(sum(metric_values(text, name).values()) for name in VERDICTS)
+    return int(total)
+
+
 def watermarks(ports: Iterable[int]) -> dict[int, int]:
     """Event-time watermark (ms) per partition, from the workers' /metrics (the highest)."""
     out: dict[int, int] = {}
