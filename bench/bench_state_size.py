@@ -2,9 +2,10 @@
 
 Why: the issue asks how the worker scales with its state: RSS and RocksDB size at 10k, 100k
 and 1M customers, and how long a restart after SIGKILL takes with 1M customers in state
-(a killed worker discards its RocksDB, streams/worker/cli.py, and rebuilds its tables from
-the changelog before it processes anything new). The load is a "policy-only backfill": one
-valid ``policy_issued`` sales event per customer, so customers = records.
+(a killed worker keeps its RocksDB where it is sound, streams/worker/local_state.py, and
+scans it for deadlines and outboxes before it processes anything new). The load is a
+"policy-only backfill": one valid ``policy_issued`` sales event per customer, so
+customers = records.
 
 For each size N, one fresh deployment (bench/common.py ``isolated``: own topic prefix, app
 id and state directory, deleted afterwards):
@@ -25,7 +26,7 @@ id and state directory, deleted afterwards):
    worker's ``hub_worker_events_consumed_total`` above 0) and the group's committed lag
    back to 0 (polled every 0.5 s). The join waits for the killed member's session to
    expire at the broker (part of a real restart too), so the log's "Joined group" time is
-   reported as well: the rebuild from the changelog is what comes after it.
+   reported as well: the table recovery and the scan are what come after it.
 
 The machine's load (bench/common.py ``MachineLoad``, with the 1-minute load average) is
 recorded next to each figure. JSON on stdout, progress and a short table on stderr.

@@ -27,6 +27,13 @@ def admin_client(
         admin.close()
 
 
+def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartition, int]:
+    """The group's committed offset (next record to read) of every partition it committed."""
+    with admin_client(bootstrap, "hub-offsets") as admin:
+        found = admin.list_group_offsets({group_id: None}).get(group_id, {})
+    return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+
+
 def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """Lag (see the module docstring) of every existing partition of `topics`."""
     topics = list(topics)
@@ -34,8 +41,7 @@ def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[Topi
         bootstrap_servers=bootstrap, client_id="hub-lag", enable_auto_commit=False
     )
     try:
-        with admin_client(bootstrap, "hub-lag") as admin:
-            committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        committed = committed_offsets(bootstrap, group_id)
         tps = [
             TopicPartition(t, p)
             for t in topics
@@ -47,8 +53,7 @@ def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[Topi
         begins = consumer.beginning_offsets(tps)
         lag = {}
         for tp in tps:
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
+            done = committed.get(tp, begins[tp])
             lag[tp] = max(0, ends[tp] - max(done, begins[tp]))
         return lag
     finally:

@@ -98,6 +98,10 @@ class WorkerSettings:
     state_cache_customers: int = 20_000
     # Changed customers' profiles leave together at most this long after the change.
     profile_flush_s: float = 0.25
+    # How long the broker waits for a silent worker before giving its partitions to the
+    # others, and what a worker restarted after a crash waits to rejoin (Kafka Streams'
+    # long-time default; Faust's 60 s made a restart wait a minute). Heartbeats every third.
+    session_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,9 @@ class Settings:
                 producer_linger_ms=_env_int("HUB_WORKER_LINGER_MS", w.producer_linger_ms),
                 state_cache_customers=_env_int("HUB_WORKER_STATE_CACHE", w.state_cache_customers),
                 profile_flush_s=_env_float("HUB_WORKER_PROFILE_FLUSH_SECONDS", w.profile_flush_s),
+                session_timeout_s=_env_float(
+                    "HUB_WORKER_SESSION_TIMEOUT_SECONDS", w.session_timeout_s
+                ),
             ),
             sink=SinkSettings(
                 group_id=_env_str("HUB_SINK_GROUP_ID", sk.group_id),

@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -125,6 +125,8 @@ class HubWorker:
             producer_linger_ms=settings.worker.producer_linger_ms,
             producer_max_batch_size=PRODUCER_BATCH_BYTES,
             table_standby_replicas=0,
+            broker_session_timeout=settings.worker.session_timeout_s,
+            broker_heartbeat_interval=settings.worker.session_timeout_s / 3,
             Table=HubTable,  # changelog records acknowledged before offsets are committed
             # Every topic and table holds bytes; the hub's own codec does the encoding.
             key_serializer="raw",
@@ -134,7 +136,8 @@ class HubWorker:
         prefix = settings.kafka.topic_prefix
         self.domain_of = {t.name(prefix): domain for domain, t in BY_DOMAIN.items()}
         self.tick_topic_name = tick_topic(settings)
-        self.inputs = self.app.topic(*self.domain_of, self.tick_topic_name, schema=_raw())
+        self.input_topics = (*self.domain_of, self.tick_topic_name)
+        self.inputs = self.app.topic(*self.input_topics, schema=_raw())
         self.ticks = self.app.topic(self.tick_topic_name, partitions=partitions, schema=_raw())
         self.provider_claims = self.app.topic(
             provider_topic(settings), partitions=partitions, schema=_raw()
@@ -170,7 +173,7 @@ class HubWorker:
         # Agents, recovery and timers.
         self.customers.on_recover(self._rebuild)
         self.app.agent(self.inputs, name="customers")(self._subscription)
-        for topic in (*self.domain_of, self.tick_topic_name):
+        for topic in self.input_topics:
             self.app.batch_handlers[topic] = self._on_batch
         self.app.agent(self.provider_claims, name="providers")(self._provider_agent)
         self.app.timer(settings.worker.tick_interval_s)(self._send_ticks)
@@ -367,22 +370,40 @@ class HubWorker:
         for state in due.values():
             await self.emitter.send(*self._encode_profile(state))
 
-    async def _before_commit(self) -> None:
+    async def _before_commit(self, offsets: Mapping[TP, int]) -> None:
         """Before offsets are committed: the profiles waiting to leave are sent and the
         changed states written (Faust then waits for Kafka to acknowledge both).
 
         Every changed state: the commit Faust makes when partitions are revoked comes
-        here too, and these partitions are still this worker's until it returns.
+        here too, and these partitions are still this worker's until it returns. Once
+        Kafka has the states, each table's checkpoint records it (faust_app.HubTable).
         """
         await self._send_profiles()
         self._write_states(self.cache.take_changed())
+        states = self.customers.snapshot()
+        clocks_written = self.clock_table.snapshot()  # the last commit's, acknowledged by it
         # The clocks as of these states (the agent goes on while this waits), written once
         # Kafka has the states: after a crash between the two, a worker taking over must
         # not start from a watermark ahead of the states it restores (it would breach the
         # obligations of the events it replays).
         clocks = self.time.rows(list(self.time.clocks))
+        inputs = self._checkpoint_inputs(offsets)
         await self.customers.acknowledged()
+        self.customers.checkpoint(states, inputs)
+        await self.clock_table.acknowledged()
+        self.clock_table.checkpoint(clocks_written, inputs)
         self.clock_table.write_many(clocks)
+
+    def _checkpoint_inputs(self, offsets: Mapping[TP, int]) -> dict[int, dict[str, int]]:
+        """Input topic -> offset per assigned partition, as of the commit being made."""
+        inputs: dict[int, dict[str, int]] = {p: {} for p in self.time.clocks}
+        for (topic, partition), offset in self.app.committed.items():
+            if partition in inputs and topic in self.input_topics:
+                inputs[partition][topic] = offset
+        for tp, offset in offsets.items():
+            if tp.partition in inputs and tp.topic in self.input_topics:
+                inputs[tp.partition][tp.topic] = offset
+        return inputs
 
     def _write_states(self, states: list[CustomerState]) -> None:
         rows = []
@@ -436,15 +457,15 @@ class HubWorker:
         self.cache.clear()
         self.profiles_due.clear()
         self.time.reassign(assigned, taken_over, self.tick_topic_name)
+        fresh = assigned - kept
+        unsynced = sum(t.resend_unsynced(fresh) for t in (self.customers, self.clock_table))
         found = recovery.scan_customers(
-            (raw for _, raw in self.customers.items()), committed, taken_over, self.time
+            (raw for _, raw in self.customers.rows()), committed, taken_over, self.time
         )
-        saved = recovery.saved_clocks(self.clock_table.items())
-        self.time.restore(
-            assigned - kept, saved, found.newest, self.settings.kafka.input_partitions
-        )
+        saved = recovery.saved_clocks(self.clock_table.rows())
+        self.time.restore(fresh, saved, found.newest, self.settings.kafka.input_partitions)
         resend = found.resend + recovery.scan_providers(
-            (raw for _, raw in self.providers.items()), committed, taken_over
+            (raw for _, raw in self.providers.rows()), committed, taken_over
         )
         for name, key, rec in resend:
             # A forwarded claim says so: the provider agent may have counted it already.
@@ -456,10 +477,12 @@ class HubWorker:
         self.metrics.profiles.set(found.customers)
         self.metrics.outbox_resent.inc(len(resend))
         log.info(
-            "re-sent %d records and %d profiles a previous owner may not have delivered; "
+            "re-sent %d records and %d profiles a previous owner may not have delivered, "
+            "and %d table rows written after the last checkpoint; "
             "recovered %d customers across partitions %s",
             len(resend),
             len(found.profiles),
+            unsynced,
             found.customers,
             sorted(assigned),
         )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 from collections.abc import Callable
 
+from streams.kafka_admin import committed_offsets
 from streams.settings import Settings
+from streams.worker import local_state
 from streams.worker.app import HubWorker, worker_datadir
 from streams.worker.topics import ensure_worker_topics
 
@@ -26,14 +27,20 @@ def run(settings: Settings, wire: Callable[[HubWorker], None] | None = None) -> 
     mode.loop.use("uvloop")
     datadir = worker_datadir(settings)
     running = datadir.parent / f"{settings.worker.worker_id}.running"
-    if running.exists():
-        # Killed last time: local RocksDB may hold writes whose changelog records and
-        # outputs never reached Kafka. Rebuild the tables from the changelog instead.
-        log.warning("previous run did not stop cleanly: rebuilding tables from the changelog")
-        shutil.rmtree(datadir, ignore_errors=True)
+    unclean = running.exists()
+    if unclean:
+        log.warning("previous run did not stop cleanly: checking its RocksDB against Kafka")
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    running.touch()
     worker = HubWorker(settings)
+    local_state.prepare(
+        (worker.customers, worker.clock_table),
+        (worker.providers,),
+        settings.kafka.input_partitions,
+        worker.input_topics,
+        unclean,
+        lambda: _committed(settings),
+    )
+    running.touch()
     if wire is not None:
         wire(worker)
     worker.metrics.serve(settings.prometheus.metrics_host, settings.prometheus.worker_metrics_port)
@@ -41,6 +48,11 @@ def run(settings: Settings, wire: Callable[[HubWorker], None] | None = None) -> 
         Worker(worker.app, loglevel="info", quiet=True).execute_from_commandline()
     finally:
         running.unlink(missing_ok=True)  # reached on a clean stop (SIGTERM/SIGINT), not on SIGKILL
+
+
+def _committed(settings: Settings) -> local_state.Committed:
+    found = committed_offsets(settings.kafka.bootstrap, settings.worker.app_id)
+    return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

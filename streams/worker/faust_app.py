@@ -38,14 +38,22 @@ otherwise takes a write's partition from the event being processed).
 The consumer also remembers the committed offsets it sought to and has committed since, so
 the worker knows which of the outputs kept in its state (streams/worker/outbox.py) can no longer
 be lost.
+
+RocksDB is kept across restarts, a SIGKILL included (streams/worker/local_state.py decides
+when it cannot be): each ``write_many`` also marks its keys "unsynced" in the same RocksDB
+write batch, and once Kafka has acknowledged their changelog records a checkpoint deletes the
+marks and stores Faust's changelog offset and the input offsets being committed. After a
+crash the marked keys are the only ones RocksDB may hold ahead of the changelog: they are
+sent to it again (``resend_unsynced``) before the worker takes in new records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import faust
@@ -57,6 +65,13 @@ from mode.utils.futures import notify
 
 log = logging.getLogger("insurance_hub.worker")
 
+#: Keys of the hub's own bookkeeping in a table partition's RocksDB (a NUL byte: never in a
+#: customer id, control characters are refused at the door).
+HUB_KEY_PREFIX = b"__hub\0"
+#: Prefix of the marks of keys written since the last checkpoint (the key follows it).
+UNSYNCED = HUB_KEY_PREFIX + b"unsynced\0"
+#: The input offsets (topic -> next offset) the last checkpoint's commit was for, as JSON.
+CHECKPOINT = HUB_KEY_PREFIX + b"inputs"
 #: Processes a partition's fetched records in offset order and returns how many it processed
 #: (a prefix: it stops once ``going()`` is false, a rebalance having begun).
 BatchHandler = Callable[[TP, list[Any], Callable[[], bool]], Awaitable[int]]
@@ -215,7 +230,7 @@ class _Consumer(driver.Consumer):
         """Every commit path (the timer, a rebalance, shutdown) passes here before Faust
         flushes the producer: what the committed input produced is written first."""
         for hook in cast(HubApp, self.app).before_commit:
-            await hook()
+            await hook(offsets)
         done: bool = await super()._commit_offsets(offsets, start_new_transaction)
         return done
 
@@ -227,12 +242,15 @@ class _Consumer(driver.Consumer):
 
 
 class HubTable(faust.Table):
-    """A table that keeps its changelog records until Kafka has acknowledged them."""
+    """A table that keeps its changelog records until Kafka has acknowledged them, and
+    whose RocksDB survives a crash (see the module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unacknowledged: set[asyncio.Future[Any]] = set()
         self.outgoing: list[tuple[int, bytes, bytes]] = []  # written, changelog not sent yet
+        self.unsynced: dict[int, set[bytes]] = {}  # partition -> keys marked since the snapshot
+        self._sent_offset: dict[int, int] = {}  # partition -> highest acknowledged offset
 
     def send_changelog(
         self,
@@ -250,6 +268,12 @@ class HubTable(faust.Table):
         self.unacknowledged.add(fut)
         fut.add_done_callback(self.unacknowledged.discard)
 
+    def _acknowledged(self, fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            meta = fut.result()
+            if meta.offset > self._sent_offset.get(meta.partition, -1):
+                self._sent_offset[meta.partition] = meta.offset
+
     async def send_outgoing(self) -> None:
         """The changelog records of ``write_many``, straight to the producer.
 
@@ -261,7 +285,9 @@ class HubTable(faust.Table):
         topic = self.changelog_topic.get_topic_name()
         send = self.app.producer.send
         for partition, key, value in rows:
-            self._track(cast(asyncio.Future, await send(topic, key, value, partition, None, None)))
+            fut = cast(asyncio.Future, await send(topic, key, value, partition, None, None))
+            fut.add_done_callback(self._acknowledged)
+            self._track(fut)
 
     async def acknowledged(self) -> None:
         """Until Kafka has acknowledged every changelog record written so far."""
@@ -271,14 +297,20 @@ class HubTable(faust.Table):
 
     def read(self, partition: int, key: bytes) -> bytes | None:
         """Get `key` from `partition` outside an event (see write_many)."""
-        store: Any = self.data
-        value: bytes | None = store._db_for_partition(partition).get(key)
+        value: bytes | None = self._db(partition).get(key)
         return value
+
+    def rows(self) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) of the assigned partitions, without the hub's bookkeeping keys."""
+        for key, value in self.items():
+            if not key.startswith(HUB_KEY_PREFIX):
+                yield key, value
 
     def write_many(self, rows: Iterable[tuple[int, bytes, bytes]]) -> None:
         """Set keys outside an event: (partition, key, value) rows, one RocksDB write batch
-        per partition; their changelog records leave with ``send_outgoing`` (awaited by
-        ``acknowledged`` and by the producer's flush before every commit)."""
+        per partition with each key's unsynced mark; their changelog records leave with
+        ``send_outgoing`` (awaited by ``acknowledged`` and by the producer's flush before
+        every commit)."""
         store: Any = self.data  # faust.stores.rocksdb.Store (the app's store is rocksdb://)
         batches: dict[int, Any] = {}
         for partition, key, value in rows:
@@ -286,21 +318,75 @@ class HubTable(faust.Table):
             if batch is None:
                 batch = batches[partition] = store_batch(store)
             batch.put(key, value)
+            batch.put(UNSYNCED + key, b"")
+            self.unsynced.setdefault(partition, set()).add(key)
             store._key_index[key] = partition
             self.outgoing.append((partition, key, value))
         for partition, batch in batches.items():
-            store._db_for_partition(partition).write(batch)
+            self._db(partition).write(batch)
+
+    def snapshot(self) -> dict[int, set[bytes]]:
+        """The keys written since the last snapshot: the next ``checkpoint`` unmarks them."""
+        taken, self.unsynced = self.unsynced, {}
+        return taken
+
+    def checkpoint(
+        self, written: dict[int, set[bytes]], inputs: Mapping[int, dict[str, int]]
+    ) -> None:
+        """Once Kafka has acknowledged the changelog records of the keys ``written`` (a
+        ``snapshot``): unmark them (unless written again since), and store the highest
+        acknowledged changelog offset (where Faust's recovery resumes) and the input offsets
+        this commit is for, per partition of ``inputs`` (the assigned ones)."""
+        store: Any = self.data
+        for partition in inputs:  # the assigned partitions
+            batch = store_batch(store)
+            again = self.unsynced.get(partition, set())
+            for key in written.get(partition, ()):
+                if key not in again:
+                    batch.delete(UNSYNCED + key)
+            sent = self._sent_offset.get(partition)
+            if sent is not None:
+                batch.put(store.offset_key, str(sent).encode())
+            batch.put(CHECKPOINT, json.dumps(inputs[partition]).encode())
+            self._db(partition).write(batch)
+
+    def resend_unsynced(self, partitions: Iterable[int]) -> int:
+        """Send the marked keys of ``partitions`` to the changelog again (after a crash:
+        RocksDB may hold them ahead of it); returns how many. Their marks go at the next
+        checkpoint, once Kafka has them."""
+        count = 0
+        for partition in partitions:
+            db = self._db(partition)
+            for key in unsynced_keys(db):
+                value = db.get(key)
+                if value is not None:
+                    self.outgoing.append((partition, key, value))
+                    self.unsynced.setdefault(partition, set()).add(key)
+                    count += 1
+        return count
+
+    def _db(self, partition: int) -> Any:
+        store: Any = self.data
+        return store._db_for_partition(partition)
+
+
+def unsynced_keys(db: Any) -> Iterator[bytes]:
+    """The keys marked unsynced in one partition's RocksDB (rocksdict ``Rdict``)."""
+    it = db.iter()
+    it.seek(UNSYNCED)
+    while it.valid():
+        mark = it.key()
+        if not mark.startswith(UNSYNCED):
+            break
+        yield mark[len(UNSYNCED) :]
+        it.next()
 
 
 def store_batch(store: Any) -> Any:
-    """A RocksDB write batch for Faust's store, whichever binding it runs on."""
-    if store.use_rocksdict:
-        import rocksdict
+    """A RocksDB write batch for Faust's store (rocksdict, a dependency of the hub)."""
+    import rocksdict
 
-        return rocksdict.WriteBatch(raw_mode=True)
-    import rocksdb  # type: ignore[import-not-found]
-
-    return rocksdb.WriteBatch()
+    return rocksdict.WriteBatch(raw_mode=True)
 
 
 class _Producer(driver.Producer):
@@ -321,7 +407,8 @@ class _Transport(driver.Transport):
     Producer = _Producer
 
 
-CommitHook = Callable[[], Awaitable[None]]
+#: Awaited with the offsets about to be committed (next offset to read per partition).
+CommitHook = Callable[[Mapping[TP, int]], Awaitable[None]]
 
 
 class HubApp(faust.App):

@@ -57,9 +57,6 @@ CONFIG = GeneratorConfig(
     provider_spikes=2,
     early_claims=8,
 )
-#: A SIGKILLed member stays in the group until its session times out (Faust's default is
-#: 60 s); the restarted worker waits for that before it gets its partitions back.
-FAST_SESSION = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
 
 
 def started(s: Settings, log: Path, **env: str) -> HubProcess:
@@ -182,7 +179,7 @@ def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
     try:
         clean = started(clean_s, tmp_path / "clean.log")
         procs.append(clean)
-        first = started(killed_s, tmp_path / "killed-1.log", **FAST_SESSION)
+        first = started(killed_s, tmp_path / "killed-1.log")
         procs.append(first)
         clean_feed = in_thread(feed, clean_s, events, clean)
         ports = [killed_s.prometheus.worker_metrics_port]
@@ -192,7 +189,7 @@ def test_sigkill_mid_stream_then_restart_equals_uninterrupted_run(
         first.kill()
         killed_at = time.monotonic()
         done = count_records(killed_s, PROFILE)
-        second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log", **FAST_SESSION)
+        second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log")
         procs.append(second)
         join_checked(killed_feed)
         join_checked(clean_feed)
@@ -253,7 +250,7 @@ def test_sigkill_between_state_write_and_commit_then_restart_equals_uninterrupte
         first = HubProcess(
             killed_s, [], tmp_path / "killed-1.log",
             program=[sys.executable, worker_failpoint.__file__],
-            HUB_FAILPOINT_ARMED=str(armed), **FAST_SESSION,
+            HUB_FAILPOINT_ARMED=str(armed),
         )  # fmt: skip
         procs.append(first)
         wait_for(lambda: "recovered" in first.log.read_text(), 120, "the worker ready", first)
@@ -263,7 +260,7 @@ def test_sigkill_between_state_write_and_commit_then_restart_equals_uninterrupte
         armed.touch()  # the next commit is its last
         first.proc.wait(timeout=60)
         assert "failpoint kill-after-state-write" in first.log.read_text(), first.tail()
-        second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log", **FAST_SESSION)
+        second = HubProcess(killed_s, ["worker"], tmp_path / "killed-2.log")
         procs.append(second)
         join_checked(killed_feed)
         join_checked(clean_feed)
@@ -284,6 +281,11 @@ def test_sigkill_between_state_write_and_commit_then_restart_equals_uninterrupte
     check_against_ground_truth(killed_s, events, gt, out_killed, None)
 
 
+def owns_partitions(w: HubProcess) -> bool:
+    lines = [x for x in w.log.read_text().splitlines() if "recovered" in x]
+    return bool(lines) and not lines[-1].rstrip().endswith("partitions []")
+
+
 def test_second_worker_takes_over_when_one_stops(settings: Settings, tmp_path: Path) -> None:
     events, gt = generate(CONFIG)
     s = isolated(settings, tmp_path)
@@ -298,10 +300,6 @@ def test_second_worker_takes_over_when_one_stops(settings: Settings, tmp_path: P
             HUB_WORKER_ID="w2", HUB_WORKER_METRICS_PORT=str(port2),
         )  # fmt: skip
         procs.append(w2)
-
-        def owns_partitions(w: HubProcess) -> bool:
-            lines = [x for x in w.log.read_text().splitlines() if "recovered" in x]
-            return bool(lines) and not lines[-1].rstrip().endswith("partitions []")
 
         wait_for(
             lambda: owns_partitions(w1) and owns_partitions(w2), 120, "both own partitions", w2
@@ -320,4 +318,44 @@ def test_second_worker_takes_over_when_one_stops(settings: Settings, tmp_path: P
             proc.stop()
     recoveries = [x for x in w2_log.splitlines() if "recovered" in x]
     assert len(recoveries) >= 2 and "0, 1, 2, 3, 4, 5" in recoveries[-1], recoveries
+    check_against_ground_truth(s, events, gt, out, None)
+
+
+def test_a_killed_worker_rebuilds_the_partitions_another_worker_moved_on(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A worker keeps its RocksDB after a SIGKILL unless another worker has committed its
+    partitions since (streams/worker/local_state.py): rows it wrote after its last
+    checkpoint would otherwise go back to the changelog over that worker's."""
+    events, gt = generate(CONFIG)
+    s = isolated(settings, tmp_path)
+    ensure_worker_topics(s)
+    port2 = isolated(settings, tmp_path).prometheus.worker_metrics_port  # a free port
+    w2_env = {"HUB_WORKER_ID": "w2", "HUB_WORKER_METRICS_PORT": str(port2)}
+    procs: list[HubProcess] = []
+    try:
+        w1 = HubProcess(s, ["worker"], tmp_path / "w1.log", HUB_WORKER_ID="w1")
+        procs.append(w1)
+        w2 = HubProcess(s, ["worker"], tmp_path / "w2.log", **w2_env)
+        procs.append(w2)
+        wait_for(
+            lambda: owns_partitions(w1) and owns_partitions(w2), 120, "both own partitions", w2
+        )
+        w1_partitions = [x for x in w1.log.read_text().splitlines() if "recovered" in x][-1]
+        feeding = in_thread(feed, s, events, w2)
+        wait_progress([s.prometheus.worker_metrics_port, port2], midway(events), w1)
+        w1.kill()
+        join_checked(feeding)
+        wait_settled(s, w2)  # w2 has taken w1's partitions over and committed past them
+        w2.stop()
+        again = HubProcess(s, ["worker"], tmp_path / "w1-again.log", HUB_WORKER_ID="w1")
+        procs.append(again)
+        wait_settled(s, again)
+        out = read_outputs(s, [s.prometheus.worker_metrics_port])
+        again_log = again.log.read_text()
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+    rebuilt = [x for x in again_log.splitlines() if "rebuilt from the changelog" in x]
+    assert rebuilt, f"w1 kept every partition (it owned: {w1_partitions})\n{again_log[-3000:]}"
     check_against_ground_truth(s, events, gt, out, None)

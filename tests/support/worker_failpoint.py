@@ -14,7 +14,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+from faust.types import TP
 
 from streams.settings import Settings
 from streams.worker.app import HubWorker
@@ -23,7 +26,9 @@ from streams.worker.topics import ensure_worker_topics
 
 
 def kill_after_state_write(worker: HubWorker, armed: Path) -> None:
-    async def hook() -> None:  # runs after the worker's own hook: the states are written
+    async def hook(
+        offsets: Mapping[TP, int],
+    ) -> None:  # runs after the worker's own hook: the states are written
         if not armed.exists():
             return
         await worker.customers.acknowledged()
