@@ -40,18 +40,19 @@ def scan_customers(
     """Schedule every open deadline and collect the customers' outputs to re-send."""
     found = Recovered()
     for raw in rows:
-        state = CustomerState.loads(raw)
+        # The fields as parsed, not a CustomerState: a million of those cost 5 s more.
+        row = json.loads(raw)
         found.customers += 1
-        resend = list(outbox.to_resend(state.outbox, committed, taken_over))
+        resend = list(outbox.to_resend(row["outbox"], committed, taken_over))
         if resend:
             found.resend.extend(resend)
-            found.profiles.append(state)
-        p = state.partition
-        found.newest[p] = max(found.newest.get(p, 0), state.last_event_ms)
-        due = next_deadline(state.obligations, state.segment)
+            found.profiles.append(CustomerState(**row))
+        p = row["partition"]
+        found.newest[p] = max(found.newest.get(p, 0), row["last_event_ms"])
+        due = next_deadline(row["obligations"], row["segment"])
         clock = event_time.clocks.get(p)
         if clock is not None and due is not None:
-            clock.deadlines.append((due, state.customer_id))  # heapified by restore
+            clock.deadlines.append((due, row["customer_id"]))  # heapified by restore
     return found
 
 
