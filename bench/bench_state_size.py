@@ -87,8 +87,9 @@ START_BEFORE_NOW = timedelta(days=30)
 RECOVERED = re.compile(r"recovered (\d+) customers across partitions \[([^\]]*)\]")
 #: aiokafka, once the group took the new member in (after the killed one's session expired)
 JOINED = "Joined group"
-#: streams/worker/cli.py, when it found the killed run's ``.running`` marker
-DISCARDED = "previous run did not stop cleanly"
+#: streams/worker/local_state.py, per partition of the killed run's RocksDB
+KEPT = "RocksDB kept"
+REBUILT = "RocksDB rebuilt from the changelog"
 MIB = 1024  # KiB per MiB (rss_kib)
 
 
@@ -242,7 +243,8 @@ def restart(
     joined = _first_stamp(text, JOINED)
     joined_s = round(joined - wall0, 2) if joined is not None else None
     return {
-        "discarded_rocksdb": DISCARDED in text,
+        "rocksdb_partitions_kept": text.count(KEPT),
+        "rocksdb_partitions_rebuilt": text.count(REBUILT),
         "joined_group_seconds": joined_s,
         "recovered_seconds": round(marks["recovered"], 2),
         "recovery_after_join_seconds": (

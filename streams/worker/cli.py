@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 from collections.abc import Callable
 
@@ -44,6 +45,12 @@ def run(settings: Settings, wire: Callable[[HubWorker], None] | None = None) -> 
     if wire is not None:
         wire(worker)
     worker.metrics.serve(settings.prometheus.metrics_host, settings.prometheus.worker_metrics_port)
+    # A full collection walks every tracked object: what exists now (modules, the app)
+    # lives as long as the process, so out of the collector's sight; and a batch allocates
+    # thousands of short-lived objects, so the young generations are collected less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     try:
         Worker(worker.app, loglevel="info", quiet=True).execute_from_commandline()
     finally:
