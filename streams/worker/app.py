@@ -458,7 +458,7 @@ class HubWorker:
         self.profiles_due.clear()
         self.time.reassign(assigned, taken_over, self.tick_topic_name)
         fresh = assigned - kept
-        unsynced = sum(t.resend_unsynced(fresh) for t in (self.customers, self.clock_table))
+        unsynced = sum(t.take_over(fresh) for t in (self.customers, self.clock_table))
         found = recovery.scan_customers(
             (raw for _, raw in self.customers.rows()), committed, taken_over, self.time
         )

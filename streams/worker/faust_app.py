@@ -44,7 +44,7 @@ when it cannot be): each ``write_many`` also marks its keys "unsynced" in the sa
 write batch, and once Kafka has acknowledged their changelog records a checkpoint deletes the
 marks and stores Faust's changelog offset and the input offsets being committed. After a
 crash the marked keys are the only ones RocksDB may hold ahead of the changelog: they are
-sent to it again (``resend_unsynced``) before the worker takes in new records.
+sent to it again (``take_over``) before the worker takes in new records.
 """
 
 from __future__ import annotations
@@ -353,12 +353,14 @@ class HubTable(faust.Table):
             batch.put(CHECKPOINT, json.dumps(inputs[partition]).encode())
             self._db(partition).write(batch)
 
-    def resend_unsynced(self, partitions: Iterable[int]) -> int:
-        """Send the marked keys of ``partitions`` to the changelog again (after a crash:
-        RocksDB may hold them ahead of it); returns how many. Their marks go at the next
-        checkpoint, once Kafka has them."""
+    def take_over(self, partitions: Iterable[int]) -> int:
+        """Partitions just assigned and recovered: send their marked keys to the changelog
+        again (after a crash RocksDB may hold them ahead of it); returns how many. Their
+        marks go at the next checkpoint, once Kafka has them. Offsets this process had
+        acknowledged on them before are forgotten: Faust's recovery has stored newer ones."""
         count = 0
         for partition in partitions:
+            self._sent_offset.pop(partition, None)
             db = self._db(partition)
             for key in unsynced_keys(db):
                 value = db.get(key)

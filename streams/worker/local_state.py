@@ -6,7 +6,7 @@ ways, both told by what the worker stores in it (HubTable in streams/worker/faus
 
 - rows written after the last checkpoint may not have reached the changelog (a SIGKILL):
   they carry an unsynced mark, and the worker sends them again once the partition is
-  recovered (``HubTable.resend_unsynced``);
+  recovered (``HubTable.take_over``);
 - another worker may have owned the partition since: the changelog then moved on from the
   states it had, and sending the marked rows would put back what that owner replaced. Told
   by the group's committed offsets: past those of the checkpoint, someone else committed.
