@@ -167,7 +167,7 @@ class HubWorker:
             self.domain_of,
             self.metrics,
             settings.worker.tick_interval_s,
-            self._highwater,
+            self.app.highwater,
             lambda: self.app.committed,
         )
         # Agents, recovery and timers.
@@ -486,12 +486,6 @@ class HubWorker:
             found.customers,
             sorted(assigned),
         )
-
-    def _highwater(self, topic: str, partition: int) -> int | None:
-        try:
-            return self.app.consumer.highwater(TP(topic, partition))
-        except (AssertionError, KeyError):  # not assigned (any more)
-            return None
 
     async def _send_ticks(self) -> None:
         now = str(wall_ms()).encode()

@@ -1,6 +1,6 @@
 """What sends output records and dead letters, encoded (tables send their own changelog).
 
-Records go straight to Faust's producer (``Topic.send`` costs more than the record itself).
+Records go straight to aiokafka's producer (``Topic.send`` costs more than the record itself).
 Faust flushes this same producer before it commits offsets, so what an input produced is
 acknowledged before the input counts as processed.
 """
@@ -12,11 +12,10 @@ import logging
 import time
 from typing import Any
 
-import faust
-
 from schemas.codec import Codec
 from schemas.topics import ALIASES, DEAD_LETTER_TOPIC, Topic
 from streams.ingest import Rejection, bounded_dead_letter
+from streams.worker.faust_app import HubApp
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Output
 
@@ -35,7 +34,7 @@ def output(topic: Topic, record: Any) -> Output:
 class Emitter:
     def __init__(
         self,
-        app: faust.App,
+        app: HubApp,
         codec: Codec,
         metrics: WorkerMetrics,
         prefix: str,
@@ -59,7 +58,7 @@ class Emitter:
         return topic.name(self.prefix), key.encode(), value
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        await self.app.producer.send(topic, key, value, None, None, None)
+        await self.app.produce(topic, key, value)
 
     async def emit(self, name: str, key: str, record: Any) -> None:
         await self.send(*self.encode(name, key, record))
