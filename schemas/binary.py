@@ -342,10 +342,21 @@ def _read_len(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 _DATE_ORDINAL = date(1970, 1, 1).toordinal()
+#: Epoch milliseconds and days that ``datetime`` and ``date`` can hold: a wire-form decoder
+#: refuses what the object-form one would fail to convert.
+_MS_RANGE = (
+    (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _MS,
+    (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MS,
+)
+_DAY_RANGE = (date.min.toordinal() - _DATE_ORDINAL, date.max.toordinal() - _DATE_ORDINAL)
 
 
 class _DecoderCompiler(_Compiler):
     """Generates ``decode(buf, pos) -> (record, pos)`` for one schema (writer = reader)."""
+
+    def __init__(self, wire_times: bool = False) -> None:
+        super().__init__()
+        self.wire_times = wire_times
 
     def read(self, schema: Any, target: str, indent: int, namespace: str | None) -> None:
         """Emit code that reads one value of ``schema`` into the variable ``target``."""
@@ -390,13 +401,9 @@ class _DecoderCompiler(_Compiler):
         elif kind == "map":
             raise UnsupportedSchema("map")
         elif logical == "timestamp-millis" and kind == "long":
-            ms = self.var()
-            self.read_long_into(ms, indent)
-            self.emit(indent, f"{target} = _EPOCH + _td(milliseconds={ms})")
+            self.read_time(target, indent, _MS_RANGE, "_EPOCH + _td(milliseconds={})")
         elif logical == "date" and kind == "int":
-            days = self.var()
-            self.read_long_into(days, indent)
-            self.emit(indent, f"{target} = _fromord({days} + {_DATE_ORDINAL})")
+            self.read_time(target, indent, _DAY_RANGE, f"_fromord({{}} + {_DATE_ORDINAL})")
         elif logical == "decimal" and kind == "bytes":
             n = self.var()
             self.emit(indent, f"{n}, pos = _rlen(buf, pos)")
@@ -410,6 +417,18 @@ class _DecoderCompiler(_Compiler):
             self.read_primitive(kind, target, indent)
         else:
             raise UnsupportedSchema(f"type {kind!r}")
+
+    def read_time(self, target: str, indent: int, bounds: tuple[int, int], obj: str) -> None:
+        """A timestamp or date: the number written (``wire_times``, within what the object
+        can hold) or the object (``obj``: its expression, with ``{}`` for the number)."""
+        number = self.var()
+        self.read_long_into(number, indent)
+        if self.wire_times:
+            self.emit(indent, f"if not {bounds[0]} <= {number} <= {bounds[1]}:")
+            self.emit(indent + 1, "raise ValueError('timestamp or date out of range')")
+            self.emit(indent, f"{target} = {number}")
+        else:
+            self.emit(indent, f"{target} = {obj.format(number)}")
 
     def read_long_into(self, target: str, indent: int) -> None:
         """Inline the one-byte case of a varint; call ``read_long`` for the rest."""
@@ -483,15 +502,19 @@ class _DecoderCompiler(_Compiler):
         self.emit(indent, f"{target} = {{{items}}}")
 
 
-def compile_decoder(schema: dict[str, Any]) -> Decoder:
+def compile_decoder(schema: dict[str, Any], *, wire_times: bool = False) -> Decoder:
     """A function reading one datum of ``schema`` from ``buf`` at ``pos``: (datum, next pos).
 
     Returns what fastavro's reader returns for the same bytes (UTC datetimes, dates,
     Decimals); raises IndexError, ValueError or UnicodeDecodeError on bytes that are not a
     datum of this schema. Only for records written with this very schema: resolving another
     revision is fastavro's job.
+
+    ``wire_times``: timestamp-millis and date values stay the numbers written (epoch
+    milliseconds, epoch days), for a reader that wants numbers and not objects (the sink's
+    DateTime columns); values no ``datetime`` or ``date`` can hold are refused all the same.
     """
-    comp = _DecoderCompiler()
+    comp = _DecoderCompiler(wire_times)
     comp.read(schema, "result_", 1, None)
     comp.emit(1, "return result_, pos")
     source = "def decode(buf, pos):\n" + "\n".join(comp.lines) + "\n"

@@ -107,7 +107,9 @@ class WorkerSettings:
 @dataclass(frozen=True)
 class SinkSettings:
     group_id: str = "insurance-hub-sink"
-    batch_max_rows: int = 5000
+    # Catching up, ClickHouse spends ~2.5x less CPU per row on 20,000-row INSERTs than on
+    # 5,000 (fewer parts to write and merge); at live rates the 1 s timer closes batches.
+    batch_max_rows: int = 20_000
     batch_max_seconds: float = 1.0
     retry_max_seconds: float = 30.0  # backoff ceiling while ClickHouse is unreachable
 

@@ -148,12 +148,25 @@ class SinkConsumer:
     def _take(
         self, batch: Mapping[TopicPartition, Sequence[Any]], flush: Callable[[Buffer], None]
     ) -> None:
-        """Accept one poll's records, closing a buffer the moment it is full."""
+        """Accept one poll's records, closing a buffer the moment it is full.
+
+        One partition's records at a time, all into the one buffer of its route's table,
+        with what is the same for all of them looked up once.
+        """
+        max_rows = self.batches.max_rows
+        stats = self.stats
         for tp, messages in batch.items():
             route = self.routes[tp.topic]
+            buf = self.batches.buffer(route.table)
+            read = self._read_input if route.topic.is_input else self._read_output
+            offsets = buf.offsets
             for msg in messages:
-                buf = self.accept(route, tp, msg)
-                if self.batches.full(buf):
+                stats.records += 1
+                if buf.first_at is None:
+                    buf.first_at = time.monotonic()
+                read(route, buf, msg)
+                offsets[tp] = msg.offset + 1  # read: landed, dead-lettered or skipped alike
+                if len(buf.rows) + len(buf.dead) >= max_rows:
                     generation = self._rebalances
                     flush(buf)
                     if generation != self._rebalances:
@@ -162,6 +175,7 @@ class SinkConsumer:
                         # the last commit, so the rest of this poll will be delivered again.
                         # Accepting it now could commit past records that never landed.
                         return
+                    offsets = buf.offsets  # the flush took the old one
 
     def _idle_for(self) -> float:
         if self.batches.busy() or self.to_commit:
@@ -190,27 +204,39 @@ class SinkConsumer:
 
     # -- records into buffers ----------------------------------------------------------
 
-    def accept(self, route: Route, tp: TopicPartition, msg: Any) -> Buffer:
-        """Decode one record into its table's buffer (or count / dead-letter it)."""
-        self.stats.records += 1
-        buf = self.batches.buffer(route.table)
-        buf.account(tp, msg.offset)
+    def _read_input(self, route: Route, buf: Buffer, msg: Any) -> None:
+        """An input record: its row, or skipped when the worker's own acceptance test
+        refuses it (that is the worker's dead letter, not an event)."""
+        verdict = accept(self.codec, route.logical, msg.key, msg.value, msg.timestamp, self.bounds)
+        if isinstance(verdict, Rejection):
+            self.stats.records_skipped += 1
+            self.metrics.records_skipped.labels(route.logical, verdict.kind).inc()
+            return
         meta = Meta(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key)
-        if route.topic.is_input:
-            # The worker's own acceptance test: what it refuses is its dead letter, not an event.
-            verdict = accept(
-                self.codec, route.logical, msg.key, msg.value, msg.timestamp, self.bounds
-            )
-            if isinstance(verdict, Rejection):
-                self.stats.records_skipped += 1
-                self.metrics.records_skipped.labels(route.logical, verdict.kind).inc()
-                return buf
-            record = verdict
-        else:
-            try:
-                record = self.codec.decode(route.logical, msg.value, validate=False)
-            except EventValidationError as exc:
-                return self._reject_unreadable(route, buf, meta, msg.value, exc)
+        self._add(route, buf, msg, verdict, meta)
+
+    def _read_output(self, route: Route, buf: Buffer, msg: Any) -> None:
+        """A hub output record: its row, or a dead letter of the sink's own when this build
+        cannot read it."""
+        meta = Meta(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key)
+        if route.wire_row is not None:
+            row = route.wire_row(msg.value, meta)
+            if row is not None:
+                buf.rows.append(row)
+                buf.metas.append(meta)
+                buf.values.append(msg.value)
+                return
+        try:
+            record = self.codec.decode(route.logical, msg.value, validate=False)
+        except EventValidationError as exc:
+            reason = redact_reason(str(exc), exc.field)
+            buf.dead.append(rejected_row(meta, msg.value, reason, "", exc.field or "", exc.kind))
+            self._count_rejected(route)
+            return
+        self._add(route, buf, msg, record, meta)
+
+    def _add(self, route: Route, buf: Buffer, msg: Any, record: Any, meta: Meta) -> None:
+        """The record's row into the buffer, or a dead letter if it cannot become one."""
         try:
             row = route.row(record, meta)
         except Exception as exc:
@@ -218,20 +244,10 @@ class SinkConsumer:
             content = self._safe_json(record)
             self._count_rejected(route)
             buf.dead.append(rejected_row(meta, msg.value, error_text(exc), content, column))
-            return buf
+            return
         buf.rows.append(row)
         buf.metas.append(meta)
         buf.values.append(msg.value)
-        return buf
-
-    def _reject_unreadable(
-        self, route: Route, buf: Buffer, meta: Meta, value: bytes, exc: EventValidationError
-    ) -> Buffer:
-        """An output-topic record this build cannot read: a dead letter of the sink's own."""
-        reason = redact_reason(str(exc), exc.field)
-        buf.dead.append(rejected_row(meta, value, reason, "", exc.field or "", exc.kind))
-        self._count_rejected(route)
-        return buf
 
     def _count_rejected(self, route: Route) -> None:
         self.stats.rows_rejected += 1
