@@ -53,7 +53,9 @@ def main() -> int:
     if args.rev:
         trees[args.rev] = work / "rev"
         subprocess.run(
-            [*git, "worktree", "add", "--detach", str(trees[args.rev]), args.rev], check=True
+            [*git, "worktree", "add", "--detach", str(trees[args.rev]), args.rev],
+            check=True,
+            stdout=sys.stderr,  # git's "HEAD is now at" is not the JSON report
         )
     # Variant labels: "100 ms" for this tree, "100 ms @ REV" for the other.
     variants = [
@@ -75,7 +77,8 @@ def main() -> int:
                 runs[label].append(r)
                 log(
                     f"{label}, run {i + 1}: {r['worker_events_per_s']:,.0f} events/s, "
-                    f"{r['worker_cpu_us_per_event']:,.0f} µs CPU/event"
+                    f"{r['worker_cpu_us_per_event']:,.0f} µs CPU/event, "
+                    f"load {r['machine']['loadavg_1m']}"
                 )
     finally:
         if args.rev:
@@ -86,6 +89,12 @@ def main() -> int:
         label: {
             "worker_events_per_s": stats([r["worker_events_per_s"] for r in rs]),
             "worker_cpu_us_per_event": stats([r["worker_cpu_us_per_event"] for r in rs]),
+            # None where the revision's worker does not count verdicts on /metrics.
+            "worker_events_per_s_to_last_input": [
+                r["worker_events_per_s_to_last_input"] for r in rs
+            ],
+            "loadavg_1m": [r["machine"]["loadavg_1m"] for r in rs],
+            "steal_cores": [r["machine"]["steal_cores"] for r in rs],
         }
         for label, rs in runs.items()
     }

@@ -30,7 +30,12 @@ def admin_client(
 def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartition, int]:
     """The group's committed offset (next record to read) of every partition it committed."""
     with admin_client(bootstrap, "hub-offsets") as admin:
-        found = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        return group_offsets(admin, group_id)
+
+
+def group_offsets(admin: KafkaAdminClient, group_id: str) -> dict[TopicPartition, int]:
+    """:func:`committed_offsets` through an open admin client (for one who asks often)."""
+    found = admin.list_group_offsets({group_id: None}).get(group_id, {})
     return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
 
 
