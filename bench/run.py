@@ -275,7 +275,7 @@ def main() -> int:
                     out = latency(
                         ch_settings,
                         work / "latency",
-                        config=latency_config(args.quick),
+                        config=latency_config(args.quick, args.rate, seconds, warmup),
                         rate=args.rate,
                         duration_s=seconds,
                         warmup_s=warmup,
