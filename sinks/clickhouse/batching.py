@@ -32,6 +32,18 @@ class Buffer:
     def __len__(self) -> int:
         return len(self.rows) + len(self.dead)
 
+    def account(self, tp: TopicPartition, offset: int) -> None:
+        """Note a record read at ``offset`` (landed, dead-lettered or skipped alike)."""
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+        self.offsets[tp] = offset + 1
+
+    def add(self, row: tuple[Any, ...], meta: Meta, value: bytes | None) -> None:
+        """A record's row, with its coordinates and value (for a dead letter if it fails)."""
+        self.rows.append(row)
+        self.metas.append(meta)
+        self.values.append(value)
+
     def take(self) -> Buffer:
         """Detach the contents (a flush owns them) and leave this buffer empty."""
         taken = Buffer(

@@ -153,20 +153,16 @@ class SinkConsumer:
         One partition's records at a time, all into the one buffer of its route's table,
         with what is the same for all of them looked up once.
         """
-        max_rows = self.batches.max_rows
         stats = self.stats
         for tp, messages in batch.items():
             route = self.routes[tp.topic]
             buf = self.batches.buffer(route.table)
             read = self._read_input if route.topic.is_input else self._read_output
-            offsets = buf.offsets
             for msg in messages:
                 stats.records += 1
-                if buf.first_at is None:
-                    buf.first_at = time.monotonic()
                 read(route, buf, msg)
-                offsets[tp] = msg.offset + 1  # read: landed, dead-lettered or skipped alike
-                if len(buf.rows) + len(buf.dead) >= max_rows:
+                buf.account(tp, msg.offset)
+                if self.batches.full(buf):
                     generation = self._rebalances
                     flush(buf)
                     if generation != self._rebalances:
@@ -175,7 +171,6 @@ class SinkConsumer:
                         # the last commit, so the rest of this poll will be delivered again.
                         # Accepting it now could commit past records that never landed.
                         return
-                    offsets = buf.offsets  # the flush took the old one
 
     def _idle_for(self) -> float:
         if self.batches.busy() or self.to_commit:
@@ -222,9 +217,7 @@ class SinkConsumer:
         if route.wire_row is not None:
             row = route.wire_row(msg.value, meta)
             if row is not None:
-                buf.rows.append(row)
-                buf.metas.append(meta)
-                buf.values.append(msg.value)
+                buf.add(row, meta, msg.value)
                 return
         try:
             record = self.codec.decode(route.logical, msg.value, validate=False)
@@ -245,9 +238,7 @@ class SinkConsumer:
             self._count_rejected(route)
             buf.dead.append(rejected_row(meta, msg.value, error_text(exc), content, column))
             return
-        buf.rows.append(row)
-        buf.metas.append(meta)
-        buf.values.append(msg.value)
+        buf.add(row, meta, msg.value)
 
     def _count_rejected(self, route: Route) -> None:
         self.stats.rows_rejected += 1
