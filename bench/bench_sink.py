@@ -70,7 +70,7 @@ from streams.domain.customer import CustomerState, profile_record
 from streams.domain.processor import CustomerProcessor
 from streams.domain.sla.rules import load_rules
 from streams.events import normalise
-from streams.ingest import Rejection, TimeBounds, accept, bounded_dead_letter
+from streams.ingest import Rejection, TimeBounds, accept, dead_letter_record
 from streams.ops.publish import EventPublisher
 from streams.settings import Settings
 from streams.simulator import GeneratorConfig, InsurerSimulation
@@ -113,8 +113,9 @@ def _mix(customers: int, days: float, seed: int, pii_key: str) -> tuple[Records,
     each followed by what the worker sends for it, computed with the worker's own code (as
     bench/plain_loop.py does): the records of ``CustomerProcessor.on_event`` and the
     customer's profile for an applied event (the worker coalesces profiles per 0.25 s, about
-    one per event under a backlog), or a dead letter built like ``streams/worker/emit.py``'s
-    for a refused one (which the sink skips on the input topic).
+    one per event under a backlog), or, for a refused one, its dead letter as the worker
+    makes it (``streams.ingest.dead_letter_record``; the sink skips the refused record on
+    its input topic).
     """
     codec, rules = Codec(), load_rules()
     bounds = TimeBounds.of(rules)
@@ -130,12 +131,7 @@ def _mix(customers: int, days: float, seed: int, pii_key: str) -> tuple[Records,
         event = accept(codec, ev.topic, ev.key.encode(), value, now_ms, bounds)
         if isinstance(event, Rejection):
             skipped += 1
-            kept, key, size, sha256 = bounded_dead_letter(value, ev.key.encode())
-            letter = {
-                "value": kept, "key": key, "topic": ev.topic, "partition": 0, "offset": n,
-                "reason": event.reason[:2000], "error_kind": event.kind, "field": event.field,
-                "received_at": now_ms, "value_size": size, "value_sha256": sha256,
-            }  # fmt: skip
+            letter = dead_letter_record(ev.topic, 0, n, ev.key.encode(), value, event, now_ms)
             out.append((DEAD_LETTER_TOPIC.logical, ev.key, letter))
             continue
         res = processor.on_event(

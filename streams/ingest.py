@@ -127,3 +127,33 @@ def bounded_dead_letter(
         len(raw),
         hashlib.sha256(raw).hexdigest(),
     )
+
+
+def dead_letter_record(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    why: Rejection,
+    received_at: int,
+) -> dict[str, Any]:
+    """The dead-letter record (``DEAD_LETTER_TOPIC``'s contract) of a refused input record at
+    these coordinates, bounded by :func:`bounded_dead_letter`."""
+    kept, kept_key, size, sha256 = bounded_dead_letter(value, key)
+    reason = why.reason[:2000]
+    if size > len(kept):
+        reason += f" [value: first {len(kept)} of {size} bytes kept; whole on the input topic]"
+    return {
+        "value": kept,
+        "key": kept_key,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "reason": reason,
+        "error_kind": why.kind,
+        "field": why.field,
+        "received_at": received_at,
+        "value_size": size,
+        "value_sha256": sha256,
+    }

@@ -14,7 +14,7 @@ from typing import Any
 
 from schemas.codec import Codec
 from schemas.topics import ALIASES, DEAD_LETTER_TOPIC, Topic
-from streams.ingest import Rejection, bounded_dead_letter
+from streams.ingest import Rejection, dead_letter_record
 from streams.worker.faust_app import HubApp
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.outbox import Output
@@ -71,26 +71,12 @@ class Emitter:
         ``label``: the input's short name for the metric. Never raises: a dead letter that
         cannot be sent is logged with the input's coordinates and counted instead.
         """
-        kept, kept_key, size, sha256 = bounded_dead_letter(value, key)
-        reason = why.reason[:2000]
-        if size > len(kept):
-            reason += f" [value: first {len(kept)} of {size} bytes kept; whole on the input topic]"
-        record = {
-            "value": kept,
-            "key": kept_key,
-            "topic": msg.topic,
-            "partition": msg.partition,
-            "offset": msg.offset,
-            "reason": reason,
-            "error_kind": why.kind,
-            "field": why.field,
-            "received_at": int(time.time() * 1000),
-            "value_size": size,
-            "value_sha256": sha256,
-        }
+        record = dead_letter_record(
+            msg.topic, msg.partition, msg.offset, key, value, why, int(time.time() * 1000)
+        )
         try:
             data = self.codec.encode(DEAD_LETTER_TOPIC.logical, record, validate=False)
-            await self.send(self.dead_letter_topic, kept_key, data)
+            await self.send(self.dead_letter_topic, record["key"], data)
         except Exception:
             log.exception(
                 "dead letter for %s[%d]@%d could not be sent", msg.topic, msg.partition, msg.offset
@@ -99,5 +85,10 @@ class Emitter:
             return
         self.metrics.dead_letters.labels(label, why.kind).inc()
         log.warning(
-            "dead letter %s[%d]@%d %s: %s", msg.topic, msg.partition, msg.offset, why.kind, reason
+            "dead letter %s[%d]@%d %s: %s",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            why.kind,
+            record["reason"],
         )

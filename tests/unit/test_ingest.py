@@ -10,6 +10,7 @@ import pytest
 from support.scenario import DAY, event
 
 from schemas import Codec
+from schemas.topics import DEAD_LETTER_TOPIC
 from streams.domain.sla.rules import load_rules
 from streams.ingest import (
     DEAD_LETTER_VALUE_BYTES,
@@ -18,6 +19,7 @@ from streams.ingest import (
     TimeBounds,
     accept,
     bounded_dead_letter,
+    dead_letter_record,
 )
 
 CODEC = Codec()
@@ -118,3 +120,20 @@ def test_dead_letters_keep_a_bounded_prefix_with_size_and_hash() -> None:
     assert key is not None and len(key) == 1024
     assert (size, sha) == (len(big), hashlib.sha256(big).hexdigest())
     assert bounded_dead_letter(None, None) == (b"", None, 0, hashlib.sha256(b"").hexdigest())
+
+
+def test_a_dead_letter_record_names_the_input_and_says_when_its_value_was_cut() -> None:
+    why = Rejection("too_large", None, "x" * 3000)
+    big = b"v" * (DEAD_LETTER_VALUE_BYTES + 10)
+    letter = dead_letter_record("in.claims", 3, 41, b"C1", big, why, NOW)
+    assert (letter["topic"], letter["partition"], letter["offset"]) == ("in.claims", 3, 41)
+    assert (letter["key"], letter["error_kind"], letter["field"]) == (b"C1", "too_large", None)
+    assert letter["value"] == big[:DEAD_LETTER_VALUE_BYTES]
+    assert letter["value_size"] == len(big) and letter["received_at"] == NOW
+    assert letter["value_sha256"] == hashlib.sha256(big).hexdigest()
+    kept = f"first {DEAD_LETTER_VALUE_BYTES} of {len(big)} bytes kept"
+    cut = f" [value: {kept}; whole on the input topic]"
+    assert letter["reason"] == "x" * 2000 + cut
+    small = dead_letter_record("in.claims", 0, 0, None, b"{}", Rejection("schema", "f", "bad"), NOW)
+    assert (small["reason"], small["value"], small["key"]) == ("bad", b"{}", None)
+    CODEC.encode(DEAD_LETTER_TOPIC.logical, letter, validate=False)  # what the worker sends
