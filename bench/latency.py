@@ -218,8 +218,8 @@ def latency(
     the sales topic), so the sampled window sees the default mix on all four input topics;
     the backfill phase is reported on its own (``event_to_profile_during_backfill``).
     """
-    backfill = backfill_records(config)
-    warmup_s = stretched_warmup(config, rate, warmup_s)
+    backfill, _ = record_counts(config)
+    warmup_s = stretched_warmup(backfill, rate, warmup_s)
     s = isolated(base, tmp, "lat")
     worker: list[HubProcess] = []
     sink: HubProcess | None = None
@@ -416,8 +416,8 @@ def latency_config(quick: bool, rate: float, duration_s: float, warmup_s: float)
         high_frequency_claimants=20,
     )
     for _ in range(4):
-        records = sum(1 for _ in InsurerSimulation(config))
-        stretched = stretched_warmup(config, rate, warmup_s)
+        backfill, records = record_counts(config)
+        stretched = stretched_warmup(backfill, rate, warmup_s)
         needed = rate * (stretched + duration_s) * 1.1
         if records >= needed:
             break
@@ -425,18 +425,18 @@ def latency_config(quick: bool, rate: float, duration_s: float, warmup_s: float)
     return config
 
 
-def stretched_warmup(config: GeneratorConfig, rate: float, warmup_s: float) -> float:
+def stretched_warmup(backfill: int, rate: float, warmup_s: float) -> float:
     """The warm-up, stretched to cover the generator's backfill and 5 s more."""
-    return max(warmup_s, backfill_records(config) / rate + 5.0)
+    return max(warmup_s, backfill / rate + 5.0)
 
 
-def backfill_records(config: GeneratorConfig) -> int:
-    """How many records the generator publishes before its window starts (the backfill)."""
-    sim = InsurerSimulation(config)
+def record_counts(config: GeneratorConfig) -> tuple[int, int]:
+    """(records the generator publishes before its window starts: the backfill, all of them)."""
     start = config.start_ms
-    n = 0
-    for ev in sim:
-        if ev.emit_ms >= start:
-            break
-        n += 1
-    return n
+    backfill = total = 0
+    in_backfill = True  # until the first record of the window
+    for ev in InsurerSimulation(config):
+        total += 1
+        in_backfill = in_backfill and ev.emit_ms < start
+        backfill += in_backfill
+    return backfill, total
